@@ -1,0 +1,8 @@
+/** Every benchmark case. Each kernel family keeps its cases in bench/cases/<family>.ts. */
+import type { KernelBench } from './case.js';
+import { convBenches } from './cases/conv.js';
+import { elementwise } from './cases/elementwise.js';
+import { matmulBenches } from './cases/matmul.js';
+import { softmaxBenches } from './cases/softmax.js';
+
+export const KERNEL_BENCHES: KernelBench[] = [...convBenches, ...elementwise, ...matmulBenches, ...softmaxBenches];

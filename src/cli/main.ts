@@ -1,0 +1,55 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { createGpu } from '../runtime/gpu.js';
+import { MedgpuError } from '../runtime/errors.js';
+import { runDemo } from './demo.js';
+import { formatInfo } from './info.js';
+
+const program = new Command();
+program.name('medgpu').description('WebGPU engine for medical generative imaging: Stable Diffusion / RoentGen and MedVAE').version('0.1.0');
+
+program
+  .command('info')
+  .description('print the WebGPU adapter, backend, features and limits')
+  .option('--json', 'print JSON')
+  .action(async (opts: { json?: boolean }) => {
+    const gpu = await createGpu();
+    if (opts.json) console.log(JSON.stringify({ info: gpu.info, features: [...gpu.features], limits: gpu.limitReport() }, null, 2));
+    else console.log(formatInfo(gpu));
+    gpu.destroy();
+  });
+
+program
+  .command('demo')
+  .description('the main job on a fresh machine: adapter report and an end-to-end check against the CPU reference')
+  .action(async () => {
+    const gpu = await createGpu();
+    const ok = await runDemo(gpu, (s) => console.log(s));
+    gpu.destroy();
+    if (!ok) process.exitCode = 1;
+  });
+
+const bench = program.command('bench').description('benchmarks');
+bench
+  .command('kernels')
+  .description('per-kernel median time, GFLOP/s and GB/s at Stable Diffusion / MedVAE shapes')
+  .option('--json', 'print one JSON array on stdout')
+  .option('--filter <regex>', 'only kernels whose name matches')
+  .option('--reps <n>', 'timed repetitions per shape', '7')
+  .action(async (opts: { json?: boolean; filter?: string; reps: string }) => {
+    const { runKernelBench } = await import('../../bench/kernels.js');
+    const gpu = await createGpu();
+    await runKernelBench(gpu, { json: Boolean(opts.json), filter: opts.filter, reps: Number(opts.reps) });
+    gpu.destroy();
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  if (e instanceof MedgpuError) {
+    console.error(`medgpu: ${e.message} [${e.code}]`);
+    process.exitCode = 2;
+  } else throw e;
+}
+// Dawn's Node bindings can keep the event loop alive; exit once the command is done.
+process.exit(process.exitCode ?? 0);

@@ -1,0 +1,8 @@
+/** medgpu's public API. */
+export { createGpu, Gpu, type GpuOptions, type GpuInfo, type GpuFeature } from './runtime/gpu.js';
+export { Tensor, type Shape, numel } from './runtime/tensor.js';
+export type { DType } from './runtime/dtype.js';
+export type { MemoryStats } from './runtime/buffer-pool.js';
+export * from './runtime/errors.js';
+export * as ops from './kernels/index.js';
+export { TorchGenerator } from './pipeline/rng.js';

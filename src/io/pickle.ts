@@ -1,0 +1,361 @@
+import { FileFormatError } from '../runtime/errors.js';
+
+/**
+ * A restricted unpickler. It interprets the opcodes that `torch.save` emits but never imports or calls
+ * anything: each GLOBAL must be on an allow-list, and REDUCE/NEWOBJ/BUILD are given meaning only for those
+ * callables (all other globals are refused by name with `UNSAFE_PICKLE`). Plain data comes back as JS values:
+ * dict -> Map, list -> array, tuple -> PickleTuple, ints -> number or bigint.
+ */
+
+/** A reference to an allowed Python global, e.g. `torch._utils._rebuild_tensor_v2`. */
+export class PickleGlobal {
+  constructor(
+    readonly module: string,
+    readonly name: string,
+  ) {}
+  get qualname(): string {
+    return `${this.module}.${this.name}`;
+  }
+}
+
+/** Tuples stay distinct from lists so shapes/strides can be recognised. */
+export class PickleTuple extends Array<unknown> {}
+
+export type PickleHooks = {
+  /** Globals that may be referenced; anything else is refused. */
+  allowed: ReadonlySet<string>;
+  /** Calls an allowed global (REDUCE / NEWOBJ). */
+  call(fn: PickleGlobal, args: unknown[]): unknown;
+  /** BINPERSID: resolves a persistent id (torch storages). */
+  persistentLoad(pid: unknown): unknown;
+};
+
+const MAX_DEPTH = 10_000;
+
+function tuple(items: unknown[]): PickleTuple {
+  const t = new PickleTuple();
+  for (const x of items) t.push(x);
+  return t;
+}
+
+export interface PickleResult {
+  value: unknown;
+  /** Offset just after the STOP opcode (legacy checkpoints hold several pickles back to back). */
+  end: number;
+}
+
+export function unpickle(bytes: Uint8Array, hooks: PickleHooks, file: string, start = 0): PickleResult {
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const stack: unknown[] = [];
+  const marks: number[] = [];
+  const memo = new Map<number, unknown>();
+  let pos = start;
+  const fail = (what: string): never => {
+    throw new FileFormatError('BAD_FILE', `${file}: pickle ${what} at byte ${pos}; the checkpoint is corrupt or not a PyTorch file`);
+  };
+  const need = (n: number) => {
+    if (n < 0 || pos + n > bytes.length) fail(`needs ${n} more bytes (truncated)`);
+  };
+  const take = (n: number): Uint8Array => {
+    need(n);
+    const s = bytes.subarray(pos, pos + n);
+    pos += n;
+    return s;
+  };
+  const u8 = () => take(1)[0] as number;
+  const u16 = () => {
+    need(2);
+    pos += 2;
+    return dv.getUint16(pos - 2, true);
+  };
+  const u32 = () => {
+    need(4);
+    pos += 4;
+    return dv.getUint32(pos - 4, true);
+  };
+  const i32 = () => {
+    need(4);
+    pos += 4;
+    return dv.getInt32(pos - 4, true);
+  };
+  const u64 = () => {
+    need(8);
+    pos += 8;
+    const v = dv.getBigUint64(pos - 8, true);
+    if (v > BigInt(bytes.length)) fail(`length ${v} exceeds the data`);
+    return Number(v);
+  };
+  const utf8 = (b: Uint8Array) => new TextDecoder().decode(b);
+  const pop = (): unknown => {
+    if (stack.length === 0 || (marks.length && stack.length <= (marks.at(-1) as number))) fail('stack underflow');
+    return stack.pop();
+  };
+  const popMark = (): unknown[] => {
+    const m = marks.pop();
+    if (m === undefined) fail('MARK missing');
+    return stack.splice(m as number);
+  };
+  const top = (): unknown => {
+    if (stack.length === 0) fail('stack underflow');
+    return stack[stack.length - 1];
+  };
+  const push = (v: unknown) => {
+    if (stack.length > MAX_DEPTH * 10) fail('stack too deep');
+    stack.push(v);
+  };
+  const global = (module: string, name: string) => {
+    const q = `${module}.${name}`;
+    if (!hooks.allowed.has(q)) {
+      throw new FileFormatError(
+        'UNSAFE_PICKLE',
+        `${file}: refusing pickle global ${q}: only tensors and plain containers are loaded, never code. Convert the checkpoint to safetensors if it is trusted.`,
+      );
+    }
+    push(new PickleGlobal(module, name));
+  };
+  const setItems = (target: unknown, items: unknown[]) => {
+    if (!(target instanceof Map)) fail('SETITEM(S) on a non-dict');
+    if (items.length % 2) fail('odd number of SETITEMS items');
+    for (let i = 0; i < items.length; i += 2) (target as Map<unknown, unknown>).set(hashKey(items[i]), items[i + 1]);
+  };
+  const call = (fn: unknown, args: unknown) => {
+    if (!(fn instanceof PickleGlobal)) fail('REDUCE of a non-global');
+    if (!Array.isArray(args)) fail('REDUCE arguments are not a tuple');
+    return hooks.call(fn as PickleGlobal, args as unknown[]);
+  };
+  for (;;) {
+    const op = u8();
+    switch (op) {
+      case 0x80: // PROTO
+        if (u8() > 5) fail('unsupported protocol');
+        break;
+      case 0x95: // FRAME
+        u64();
+        break;
+      case 0x2e: // STOP
+        if (stack.length !== 1) fail(`STOP with ${stack.length} stack items`);
+        return { value: stack[0], end: pos };
+      case 0x28: // MARK
+        if (marks.length >= MAX_DEPTH) fail(`nesting deeper than ${MAX_DEPTH}`);
+        marks.push(stack.length);
+        break;
+      case 0x7d: // EMPTY_DICT
+        push(new Map());
+        break;
+      case 0x5d: // EMPTY_LIST
+        push([]);
+        break;
+      case 0x29: // EMPTY_TUPLE
+        push(tuple([]));
+        break;
+      case 0x8f: // EMPTY_SET
+        push(new Set());
+        break;
+      case 0x4e: // NONE
+        push(null);
+        break;
+      case 0x88: // NEWTRUE
+        push(true);
+        break;
+      case 0x89: // NEWFALSE
+        push(false);
+        break;
+      case 0x4a: // BININT
+        push(i32());
+        break;
+      case 0x4b: // BININT1
+        push(u8());
+        break;
+      case 0x4d: // BININT2
+        push(u16());
+        break;
+      case 0x8a: // LONG1
+      case 0x8b: {
+        // LONG4
+        const n = op === 0x8a ? u8() : u32();
+        if (n > 64) fail(`integer of ${n} bytes is too long`);
+        const b = take(n);
+        let v = 0n;
+        for (let i = n - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i] as number);
+        if (n > 0 && (b[n - 1] as number) & 0x80) v -= 1n << BigInt(8 * n);
+        push(v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v);
+        break;
+      }
+      case 0x47: // BINFLOAT (big-endian)
+        need(8);
+        pos += 8;
+        push(dv.getFloat64(pos - 8, false));
+        break;
+      case 0x58: // BINUNICODE
+        push(utf8(take(u32())));
+        break;
+      case 0x8c: // SHORT_BINUNICODE
+        push(utf8(take(u8())));
+        break;
+      case 0x8d: // BINUNICODE8
+        push(utf8(take(u64())));
+        break;
+      case 0x55: // SHORT_BINSTRING
+        push(utf8(take(u8())));
+        break;
+      case 0x54: // BINSTRING
+        push(utf8(take(i32())));
+        break;
+      case 0x43: // SHORT_BINBYTES
+        push(take(u8()).slice());
+        break;
+      case 0x42: // BINBYTES
+        push(take(u32()).slice());
+        break;
+      case 0x8e: // BINBYTES8
+        push(take(u64()).slice());
+        break;
+      case 0x71: // BINPUT
+        memo.set(u8(), top());
+        break;
+      case 0x72: // LONG_BINPUT
+        memo.set(u32(), top());
+        break;
+      case 0x94: // MEMOIZE
+        memo.set(memo.size, top());
+        break;
+      case 0x68: // BINGET
+      case 0x6a: {
+        // LONG_BINGET
+        const k = op === 0x68 ? u8() : u32();
+        if (!memo.has(k)) fail(`memo key ${k} missing`);
+        push(memo.get(k));
+        break;
+      }
+      case 0x63: {
+        // GLOBAL: "module\nname\n"
+        const line = () => {
+          const end = bytes.indexOf(0x0a, pos);
+          if (end < 0 || end - pos > 256) fail('bad GLOBAL');
+          const s = utf8(bytes.subarray(pos, end));
+          pos = end + 1;
+          return s;
+        };
+        const m = line();
+        global(m, line());
+        break;
+      }
+      case 0x93: {
+        // STACK_GLOBAL
+        const name = pop();
+        const module = pop();
+        if (typeof name !== 'string' || typeof module !== 'string') fail('STACK_GLOBAL of non-strings');
+        global(module as string, name as string);
+        break;
+      }
+      case 0x74: // TUPLE
+        push(tuple(popMark()));
+        break;
+      case 0x85: // TUPLE1
+        push(tuple([pop()]));
+        break;
+      case 0x86: {
+        // TUPLE2
+        const b = pop();
+        push(tuple([pop(), b]));
+        break;
+      }
+      case 0x87: {
+        // TUPLE3
+        const c = pop();
+        const b = pop();
+        push(tuple([pop(), b, c]));
+        break;
+      }
+      case 0x6c: // LIST
+        push(popMark());
+        break;
+      case 0x64: {
+        // DICT
+        const m = new Map();
+        setItems(m, popMark());
+        push(m);
+        break;
+      }
+      case 0x61: {
+        // APPEND
+        const v = pop();
+        const l = top();
+        if (!Array.isArray(l) || l instanceof PickleTuple) fail('APPEND to a non-list');
+        (l as unknown[]).push(v);
+        break;
+      }
+      case 0x65: {
+        // APPENDS
+        const items = popMark();
+        const l = top();
+        if (!Array.isArray(l) || l instanceof PickleTuple) fail('APPENDS to a non-list');
+        for (const x of items) (l as unknown[]).push(x);
+        break;
+      }
+      case 0x73: {
+        // SETITEM
+        const v = pop();
+        const k = pop();
+        setItems(top(), [k, v]);
+        break;
+      }
+      case 0x75: {
+        // SETITEMS
+        const items = popMark();
+        setItems(top(), items);
+        break;
+      }
+      case 0x90: {
+        // ADDITEMS
+        const items = popMark();
+        const s = top();
+        if (!(s instanceof Set)) fail('ADDITEMS to a non-set');
+        for (const x of items) (s as Set<unknown>).add(x);
+        break;
+      }
+      case 0x30: // POP
+        pop();
+        break;
+      case 0x31: // POP_MARK
+        popMark();
+        break;
+      case 0x32: // DUP
+        push(top());
+        break;
+      case 0x52: {
+        // REDUCE
+        const args = pop();
+        push(call(pop(), args));
+        break;
+      }
+      case 0x81: {
+        // NEWOBJ
+        const args = pop();
+        push(call(pop(), args));
+        break;
+      }
+      case 0x62: {
+        // BUILD: only state-setting on OrderedDicts / tensors, which carry no state we need.
+        const state = pop();
+        const obj = top();
+        if (obj instanceof Map && state instanceof Map) for (const [k, v] of state) obj.set(k, v);
+        else if (state !== null && !(state instanceof Map) && !(Array.isArray(state) && state.length === 0)) {
+          if (!(typeof obj === 'object' && obj !== null)) fail('BUILD on a non-object');
+        }
+        break;
+      }
+      case 0x51: // BINPERSID
+        push(hooks.persistentLoad(pop()));
+        break;
+      default:
+        fail(`unsupported opcode 0x${op.toString(16)}`);
+    }
+  }
+}
+
+/** Dict keys: strings and numbers are used as they are; tuples are joined so lookups still work. */
+function hashKey(k: unknown): unknown {
+  if (k instanceof PickleTuple) return JSON.stringify(k);
+  return k;
+}

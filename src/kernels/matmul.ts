@@ -1,0 +1,371 @@
+/**
+ * Batched matmul `Y = act(op(A)·op(B) + bias) + residual` with f32 accumulation.
+ *
+ * Two code paths, both CPU-style register blocking (on lavapipe every storage load is a scalar, bounds-
+ * checked load, so shared-memory tiles gain little; see shared/notes/lavapipe.md):
+ * - subgroup path: one workgroup is one subgroup of S lanes (S read from the adapter, never assumed). The
+ *   subgroup owns RM rows × (S·4·VN) columns; each lane keeps RM × VN vec4 accumulators. Per k step each
+ *   lane loads RM/S values of A and the others get them by `subgroupBroadcast`, and loads VN vec4 of B.
+ *   The k loop is unrolled KU times by the generator.
+ * - portable path: 64 invocations, each owns TM rows × TN columns; no subgroup ops.
+ * Out-of-range rows/columns are clamped on load (no branches in the k loop) and skipped on store.
+ */
+import type { DType } from '../runtime/dtype.js';
+import { LimitError, ShapeError } from '../runtime/errors.js';
+import type { Gpu } from '../runtime/gpu.js';
+import type { BufferBinding } from '../runtime/recorder.js';
+import { type Tensor, numel, shapeString } from '../runtime/tensor.js';
+import { defineParams, enables, storage } from '../runtime/wgsl.js';
+import type { Cost } from './cost.js';
+import { MATH_HELPERS, type UnaryOp, activationWgsl } from './elementwise.js';
+
+export interface MatmulSpec {
+  /** A is stored as [..., K, M]. */
+  transA?: boolean;
+  /** B is stored as [..., N, K] (the PyTorch Linear weight layout). */
+  transB?: boolean;
+  /** Applied after the bias, before the residual add. */
+  activation?: UnaryOp;
+  /** Force the portable (no-subgroup) path, e.g. to test it on an adapter with subgroups. */
+  portable?: boolean;
+}
+
+export interface MatmulInputs {
+  /** [...batch, M, K] (or [...batch, K, M] with transA). */
+  a: Tensor;
+  /** [K, N] broadcast over the batch, or [...batch, K, N]; with transB [N, K] / [...batch, N, K]. */
+  b: Tensor;
+  /** [N], added to every row. */
+  bias?: Tensor;
+  /** Same shape as the output, added last. */
+  residual?: Tensor;
+}
+
+const params = defineParams({
+  M: 'u32',
+  N: 'u32',
+  K: 'u32',
+  aOff: 'u32',
+  bOff: 'u32',
+  yOff: 'u32',
+  rOff: 'u32',
+  aStride: 'u32',
+  bStride: 'u32',
+  yStride: 'u32',
+});
+
+interface KernelConfig {
+  dtype: DType;
+  transA: boolean;
+  transB: boolean;
+  act: UnaryOp;
+  bias: boolean;
+  residual: boolean;
+}
+
+/** Subgroup-path tile: rows per subgroup, vec4 column groups per lane, unrolled k steps. */
+const SG_RM = 32;
+const SG_VN = 2;
+const SG_KU = 4;
+/** Portable tile: 8×8 invocations, each TM rows × (4·TV) columns, k unrolled PKU times. */
+const P_TM = 4;
+const P_TV = 2;
+const P_KU = 4;
+
+function header(c: KernelConfig, subgroups: boolean): string {
+  const T = c.dtype;
+  let s = enables(c.dtype) + (subgroups ? 'enable subgroups;\n' : '');
+  s += storage(0, 'A', T, 'read') + storage(1, 'B', T, 'read');
+  let i = 2;
+  if (c.bias) s += storage(i++, 'bias', T, 'read');
+  if (c.residual) s += storage(i++, 'R', T, 'read');
+  s += storage(i++, 'Y', T, 'read_write');
+  s += params.declare(i);
+  return `${s}${MATH_HELPERS}`;
+}
+
+/** WGSL storing accumulator value `v` (f32) at output row `m`, column `n` (both in range). */
+function storeWgsl(c: KernelConfig, v: string, m: string, n: string): string {
+  let e = v;
+  if (c.bias) e = `(${e} + f32(bias[${n}]))`;
+  const body = [`let v0 = ${e};`, `var v1 = ${activationWgsl(c.act, 'v0')};`];
+  if (c.residual) body.push(`v1 += f32(R[p.rOff + bz * p.yStride + ${m} * p.N + ${n}]);`);
+  body.push(`Y[p.yOff + bz * p.yStride + ${m} * p.N + ${n}] = ${c.dtype}(v1);`);
+  return `{ ${body.join(' ')} }`;
+}
+
+const epilogueFn = (c: KernelConfig) => `
+fn store(bz: u32, m: u32, n: u32, v: f32) {
+  if (m < p.M && n < p.N) ${storeWgsl(c, 'v', 'm', 'n')}
+}
+`;
+
+/** Index expressions: A(m,k) as `aRow[m] + k*aKs`, B(k,n) as `bCol[n] + k*bKs`. */
+function aIndex(c: KernelConfig, rowPre: string, k: string): string {
+  return c.transA ? `${rowPre} + (${k}) * p.M` : `${rowPre} + (${k})`;
+}
+function bIndex(c: KernelConfig, colPre: string, k: string): string {
+  return c.transB ? `${colPre} + (${k})` : `${colPre} + (${k}) * p.N`;
+}
+/** Precomputed per-row / per-column parts of the index (row clamped into range). */
+function aRowPre(c: KernelConfig, m: string): string {
+  return c.transA ? `aBase + min(${m}, p.M - 1u)` : `aBase + min(${m}, p.M - 1u) * p.K`;
+}
+function bColPre(c: KernelConfig, n: string): string {
+  return c.transB ? `bBase + min(${n}, p.N - 1u) * p.K` : `bBase + min(${n}, p.N - 1u)`;
+}
+
+function subgroupKernel(c: KernelConfig, S: number): string {
+  const RC = Math.max(1, Math.round(SG_RM / S));
+  const RM = RC * S;
+  const VN = SG_VN;
+  const lines: string[] = [];
+  const L = (s: string) => lines.push(s);
+  L(header(c, true));
+  L(epilogueFn(c));
+  L(`@compute @workgroup_size(${S})`);
+  L('fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane: u32) {');
+  L('  let bz = wid.z;');
+  L('  let aBase = p.aOff + bz * p.aStride;');
+  L('  let bBase = p.bOff + bz * p.bStride;');
+  L(`  let r0 = wid.y * ${RM}u;`);
+  L(`  let c0 = wid.x * ${S * 4 * VN}u + lane * 4u;`);
+  for (let r = 0; r < RC; r++) L(`  let ar${r} = ${aRowPre(c, `r0 + ${r * S}u + lane`)};`);
+  for (let v = 0; v < VN; v++) for (let e = 0; e < 4; e++) L(`  let bc${v}_${e} = ${bColPre(c, `c0 + ${v * S * 4 + e}u`)};`);
+  for (let i = 0; i < RM; i++) for (let v = 0; v < VN; v++) L(`  var acc${i}_${v} = vec4f(0.0);`);
+  const step = (k: string, t: number) => {
+    for (let r = 0; r < RC; r++) L(`    let a${t}_${r} = f32(A[${aIndex(c, `ar${r}`, k)}]);`);
+    for (let v = 0; v < VN; v++) {
+      const comps = [0, 1, 2, 3].map((e) => `f32(B[${bIndex(c, `bc${v}_${e}`, k)}])`);
+      L(`    let b${t}_${v} = vec4f(${comps.join(', ')});`);
+    }
+    for (let r = 0; r < RC; r++)
+      for (let j = 0; j < S; j++) {
+        const i = r * S + j;
+        L(`    { let s = subgroupBroadcast(a${t}_${r}, ${j}u);`);
+        for (let v = 0; v < VN; v++) L(`      acc${i}_${v} += s * b${t}_${v};`);
+        L('    }');
+      }
+  };
+  L('  var k = 0u;');
+  L(`  for (; k + ${SG_KU}u <= p.K; k += ${SG_KU}u) {`);
+  for (let t = 0; t < SG_KU; t++) step(`k + ${t}u`, t);
+  L('  }');
+  L('  for (; k < p.K; k++) {');
+  step('k', 0);
+  L('  }');
+  for (let i = 0; i < RM; i++)
+    for (let v = 0; v < VN; v++) for (let e = 0; e < 4; e++) L(`  store(bz, r0 + ${i}u, c0 + ${v * S * 4 + e}u, acc${i}_${v}[${e}]);`);
+  L('}');
+  return lines.join('\n');
+}
+
+function portableKernel(c: KernelConfig): string {
+  const lines: string[] = [];
+  const L = (s: string) => lines.push(s);
+  L(header(c, false));
+  L(epilogueFn(c));
+  L('@compute @workgroup_size(64)');
+  L('fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {');
+  L('  let bz = wid.z;');
+  L('  let aBase = p.aOff + bz * p.aStride;');
+  L('  let bBase = p.bOff + bz * p.bStride;');
+  L(`  let r0 = wid.y * ${8 * P_TM}u + (lid / 8u) * ${P_TM}u;`);
+  L(`  let c0 = wid.x * ${8 * 4 * P_TV}u + (lid % 8u) * 4u;`);
+  for (let r = 0; r < P_TM; r++) L(`  let ar${r} = ${aRowPre(c, `r0 + ${r}u`)};`);
+  for (let v = 0; v < P_TV; v++) for (let e = 0; e < 4; e++) L(`  let bc${v}_${e} = ${bColPre(c, `c0 + ${v * 32 + e}u`)};`);
+  for (let r = 0; r < P_TM; r++) for (let v = 0; v < P_TV; v++) L(`  var acc${r}_${v} = vec4f(0.0);`);
+  const step = (k: string, t: number) => {
+    for (let v = 0; v < P_TV; v++) {
+      const comps = [0, 1, 2, 3].map((e) => `f32(B[${bIndex(c, `bc${v}_${e}`, k)}])`);
+      L(`    let b${t}_${v} = vec4f(${comps.join(', ')});`);
+    }
+    for (let r = 0; r < P_TM; r++) {
+      L(`    { let s = f32(A[${aIndex(c, `ar${r}`, k)}]);`);
+      for (let v = 0; v < P_TV; v++) L(`      acc${r}_${v} += s * b${t}_${v};`);
+      L('    }');
+    }
+  };
+  L('  var k = 0u;');
+  L(`  for (; k + ${P_KU}u <= p.K; k += ${P_KU}u) {`);
+  for (let t = 0; t < P_KU; t++) step(`k + ${t}u`, t);
+  L('  }');
+  L('  for (; k < p.K; k++) {');
+  step('k', 0);
+  L('  }');
+  for (let r = 0; r < P_TM; r++)
+    for (let v = 0; v < P_TV; v++) for (let e = 0; e < 4; e++) L(`  store(bz, r0 + ${r}u, c0 + ${v * 32 + e}u, acc${r}_${v}[${e}]);`);
+  L('}');
+  return lines.join('\n');
+}
+
+/** The subgroup size this adapter runs at, when it is a single known value; otherwise null. */
+function fixedSubgroupSize(gpu: Gpu): number | null {
+  const { subgroupMinSize: lo, subgroupMaxSize: hi } = gpu.info;
+  if (!lo || !hi || lo !== hi) return null;
+  return lo;
+}
+
+/** Which path a launch takes: the subgroup kernel needs the feature and a single, known subgroup size. */
+export function matmulPath(gpu: Gpu, spec: MatmulSpec = {}): 'subgroup' | 'portable' {
+  if (spec.portable || !gpu.hasSubgroups) return 'portable';
+  const S = fixedSubgroupSize(gpu);
+  return S !== null && S <= 64 ? 'subgroup' : 'portable';
+}
+
+export interface MatmulShape {
+  batch: number[];
+  M: number;
+  K: number;
+  N: number;
+  /** B has batch dims (otherwise it is broadcast over the batch). */
+  bBatched: boolean;
+}
+
+/** Validates shapes and returns the problem size, or a ShapeError naming both tensors. */
+export function matmulShape(aShape: readonly number[], bShape: readonly number[], spec: MatmulSpec = {}): MatmulShape {
+  const what = () => `matmul: A ${shapeString(aShape)}${spec.transA ? 'ᵀ' : ''} · B ${shapeString(bShape)}${spec.transB ? 'ᵀ' : ''}`;
+  if (aShape.length < 2 || bShape.length < 2) throw new ShapeError(`${what()}: both operands need rank >= 2`);
+  const [a0, a1] = aShape.slice(-2) as [number, number];
+  const [b0, b1] = bShape.slice(-2) as [number, number];
+  const [M, K] = spec.transA ? [a1, a0] : [a0, a1];
+  const [Kb, N] = spec.transB ? [b1, b0] : [b0, b1];
+  if (K !== Kb) throw new ShapeError(`${what()}: inner dimensions differ (${K} vs ${Kb})`);
+  const batch = aShape.slice(0, -2);
+  const bBatch = bShape.slice(0, -2);
+  const bBatched = numel(bBatch) !== 1;
+  if (bBatched && (bBatch.length !== batch.length || bBatch.some((d, i) => d !== batch[i]))) {
+    throw new ShapeError(`${what()}: B's batch dims must equal A's or be absent (weights broadcast over the batch)`);
+  }
+  return { batch, M, K, N, bBatched };
+}
+
+/** Binds `count` batch items of `t` starting at `first`, aligned down to the adapter's offset alignment. */
+function bindRange(gpu: Gpu, t: Tensor, first: number, count: number, itemElems: number): { binding: BufferBinding; elemOff: number } {
+  const es = t.dtype === 'f32' ? 4 : 2;
+  const align = gpu.limits.minStorageBufferOffsetAlignment;
+  const start = first * itemElems * es;
+  const aligned = Math.floor(start / align) * align;
+  const end = Math.min(t.buffer.size, Math.ceil(((first + count) * itemElems * es) / 4) * 4);
+  return { binding: { buffer: t.buffer, offset: aligned, size: end - aligned }, elemOff: (start - aligned) / es };
+}
+
+/**
+ * `act(op(A)·op(B) + bias) + residual`. Output [...batch, M, N] in A's dtype. Batches are split across
+ * launches when a binding would exceed `maxStorageBufferBindingSize`.
+ */
+export function matmul(gpu: Gpu, inputs: MatmulInputs, spec: MatmulSpec = {}): Tensor {
+  const { a, b, bias, residual } = inputs;
+  const sh = matmulShape(a.shape, b.shape, spec);
+  const { M, K, N } = sh;
+  const outShape = [...sh.batch, M, N];
+  for (const [name, t] of [
+    ['B', b],
+    ['bias', bias],
+    ['residual', residual],
+  ] as const) {
+    if (t && t.dtype !== a.dtype) throw new ShapeError(`matmul: ${name} is ${t.dtype} but A is ${a.dtype}`);
+  }
+  if (bias && (bias.numel !== N || bias.rank !== 1)) throw new ShapeError(`matmul: bias ${shapeString(bias.shape)} must be [${N}]`);
+  if (residual && shapeString(residual.shape) !== shapeString(outShape)) {
+    throw new ShapeError(`matmul: residual ${shapeString(residual.shape)} must equal the output shape ${shapeString(outShape)}`);
+  }
+  const y = gpu.empty(outShape, a.dtype);
+  const batch = numel(sh.batch);
+  if (y.numel === 0) return y;
+  if (K === 0) throw new ShapeError(`matmul: K = 0 (A ${shapeString(a.shape)}) gives an all-bias output; not supported`);
+
+  const c: KernelConfig = {
+    dtype: a.dtype,
+    transA: !!spec.transA,
+    transB: !!spec.transB,
+    act: spec.activation ?? 'identity',
+    bias: !!bias,
+    residual: !!residual,
+  };
+  const path = matmulPath(gpu, spec);
+  const S = fixedSubgroupSize(gpu) ?? 0;
+  const [tileM, tileN] = path === 'subgroup' ? [Math.max(1, Math.round(SG_RM / S)) * S, S * 4 * SG_VN] : [8 * P_TM, 32 * P_TV];
+  const gx = Math.ceil(N / tileN);
+  const gy = Math.ceil(M / tileM);
+  const maxDim = gpu.limits.maxComputeWorkgroupsPerDimension;
+  if (gx > maxDim || gy > maxDim) {
+    throw new LimitError('LIMIT_EXCEEDED', `matmul ${M}×${K}×${N}: needs ${gx}×${gy} workgroups, over ${maxDim} per dimension`);
+  }
+
+  // Work split: a launch covers `count` batch items of `rows` rows each; both are chosen so that every
+  // binding stays within maxStorageBufferBindingSize (with room for aligning its offset down).
+  const es = a.dtype === 'f32' ? 4 : 2;
+  const limit = gpu.limits.maxStorageBufferBindingSize - gpu.limits.minStorageBufferOffsetAlignment - 4;
+  if (K * N * es > limit) {
+    throw new LimitError(
+      'LIMIT_EXCEEDED',
+      `matmul: B (${K}×${N} ${a.dtype}) needs a binding over this adapter's maxStorageBufferBindingSize ${gpu.limits.maxStorageBufferBindingSize}; split N before calling matmul`,
+    );
+  }
+  const rowBytes = Math.max(K, N) * es;
+  const itemBytes = Math.max(M * rowBytes, sh.bBatched ? K * N * es : 0);
+  const key = `matmul:${path}${path === 'subgroup' ? S : ''}:${c.dtype}:${c.transA}:${c.transB}:${c.act}:${c.bias}:${c.residual}`;
+  const code = () => (path === 'subgroup' ? subgroupKernel(c, S) : portableKernel(c));
+  const launch = (first: number, count: number, row0: number, rows: number) => {
+    // Rows [row0, row0+rows) of items [first, first+count), viewed as items of `rows` rows when split.
+    const split = rows !== M;
+    const A = split ? bindRange(gpu, a, first * M + row0, rows, K) : bindRange(gpu, a, first, count, M * K);
+    const B = sh.bBatched ? bindRange(gpu, b, first, count, K * N) : bindRange(gpu, b, 0, 1, K * N);
+    const Y = split ? bindRange(gpu, y, first * M + row0, rows, N) : bindRange(gpu, y, first, count, M * N);
+    const R = residual
+      ? split
+        ? bindRange(gpu, residual, first * M + row0, rows, N)
+        : bindRange(gpu, residual, first, count, M * N)
+      : null;
+    const bindings: (Tensor | BufferBinding)[] = [A.binding, B.binding];
+    if (bias) bindings.push(bias);
+    if (R) bindings.push(R.binding);
+    bindings.push(Y.binding);
+    gpu.dispatch({
+      key,
+      code,
+      bindings,
+      params: params.pack({
+        M: rows,
+        N,
+        K,
+        aOff: A.elemOff,
+        bOff: B.elemOff,
+        yOff: Y.elemOff,
+        rOff: R?.elemOff ?? 0,
+        aStride: M * K,
+        bStride: sh.bBatched ? K * N : 0,
+        yStride: M * N,
+      }),
+      workgroups: [gx, Math.ceil(rows / tileM), count],
+    });
+  };
+  if (itemBytes <= limit) {
+    const chunk = Math.max(1, Math.min(batch, maxDim, Math.floor(limit / itemBytes)));
+    for (let first = 0; first < batch; first += chunk) launch(first, Math.min(chunk, batch - first), 0, M);
+  } else {
+    if (spec.transA || (sh.bBatched && K * N * es > limit)) {
+      throw new LimitError(
+        'LIMIT_EXCEEDED',
+        `matmul ${M}×${K}×${N}: one batch item needs a binding over this adapter's maxStorageBufferBindingSize ${gpu.limits.maxStorageBufferBindingSize} and A is transposed (its rows are not contiguous); split the rows before calling matmul`,
+      );
+    }
+    const rows = Math.max(tileM, Math.floor(limit / rowBytes / tileM) * tileM);
+    for (let z = 0; z < batch; z++) for (let r0 = 0; r0 < M; r0 += rows) launch(z, 1, r0, Math.min(rows, M - r0));
+  }
+  return y;
+}
+
+/** `x·Wᵀ + bias` with PyTorch Linear weights [out, in]: x is [..., in]. */
+export function linear(gpu: Gpu, x: Tensor, weight: Tensor, bias?: Tensor, activation?: UnaryOp): Tensor {
+  const inF = x.dim(-1);
+  const rows = x.numel / Math.max(1, inF);
+  const y = matmul(gpu, { a: x.reshape([rows, inF]), b: weight, bias }, { transB: true, activation });
+  return y.reshape([...x.shape.slice(0, -1), weight.dim(0)]);
+}
+
+export function matmulCost(batch: number, M: number, K: number, N: number, dtype: DType): Cost {
+  const es = dtype === 'f32' ? 4 : 2;
+  return { flops: 2 * batch * M * K * N, bytes: es * batch * (M * K + K * N + M * N) };
+}

@@ -1,0 +1,119 @@
+import { LimitError } from './errors.js';
+
+/** Live/peak byte accounting of a pool, as `gpu.memory()` reports it. */
+export interface MemoryStats {
+  /** Bytes held by live tensors (size-class rounded). */
+  liveBytes: number;
+  /** Highest `liveBytes` seen since creation or the last `resetPeak()`. */
+  peakLiveBytes: number;
+  /** Bytes of idle buffers kept for reuse. */
+  pooledBytes: number;
+  /** All GPU bytes allocated through the pool: live + pooled. */
+  allocatedBytes: number;
+  /** Highest `allocatedBytes` seen. */
+  peakAllocatedBytes: number;
+  /** Buffers created on the device so far (a measure of pool misses). */
+  buffersCreated: number;
+}
+
+export const STORAGE_USAGE = 0x80 /* STORAGE */ | 0x04 /* COPY_SRC */ | 0x08; /* COPY_DST */
+
+/**
+ * Size classes: powers of two split into four steps (1, 1.25, 1.5, 1.75 × 2^k), so at most 25% waste and a
+ * freed buffer fits the next tensor of similar size. Sizes are multiples of 256 bytes.
+ */
+export function sizeClass(bytes: number): number {
+  const min = 256;
+  if (bytes <= min) return min;
+  const pow = 2 ** Math.floor(Math.log2(bytes));
+  const step = pow / 4;
+  const rounded = Math.ceil(bytes / step) * step;
+  return Math.max(min, Math.ceil(rounded / 256) * 256);
+}
+
+/**
+ * Reuses GPU buffers by size class. Buffers return to the pool when their tensor is released; reuse in a
+ * later dispatch is safe because the queue executes commands in order.
+ */
+export class BufferPool {
+  private readonly free = new Map<number, GPUBuffer[]>();
+  private live = 0;
+  private peakLive = 0;
+  private pooled = 0;
+  private peakAllocated = 0;
+  private created = 0;
+
+  constructor(
+    private readonly device: GPUDevice,
+    private readonly maxBufferSize: number,
+    /** Soft cap on allocated bytes; the pool trims idle buffers first, then throws a LimitError. */
+    public budgetBytes = Number.POSITIVE_INFINITY,
+  ) {}
+
+  acquire(bytes: number, label?: string): { buffer: GPUBuffer; size: number } {
+    const size = sizeClass(bytes);
+    if (size > this.maxBufferSize) {
+      throw new LimitError(
+        'LIMIT_EXCEEDED',
+        `tensor${label ? ` "${label}"` : ''} needs ${size} bytes, above this adapter's maxBufferSize ` +
+          `${this.maxBufferSize}; use a smaller input or tiled processing`,
+      );
+    }
+    const list = this.free.get(size);
+    const reused = list?.pop();
+    if (reused) {
+      this.pooled -= size;
+      this.live += size;
+      this.peakLive = Math.max(this.peakLive, this.live);
+      return { buffer: reused, size };
+    }
+    if (this.live + this.pooled + size > this.budgetBytes) this.trim();
+    if (this.live + size > this.budgetBytes) {
+      throw new LimitError(
+        'OUT_OF_MEMORY',
+        `allocating ${size} bytes${label ? ` for "${label}"` : ''} would exceed the GPU memory budget of ` +
+          `${this.budgetBytes} bytes (live ${this.live}); lower the resolution/batch, or raise the budget`,
+      );
+    }
+    const buffer = this.device.createBuffer({ size, usage: STORAGE_USAGE, label });
+    this.created++;
+    this.live += size;
+    this.peakLive = Math.max(this.peakLive, this.live);
+    this.peakAllocated = Math.max(this.peakAllocated, this.live + this.pooled);
+    return { buffer, size };
+  }
+
+  release(buffer: GPUBuffer, size: number): void {
+    this.live -= size;
+    this.pooled += size;
+    let list = this.free.get(size);
+    if (!list) {
+      list = [];
+      this.free.set(size, list);
+    }
+    list.push(buffer);
+  }
+
+  /** Destroys every idle buffer. */
+  trim(): void {
+    for (const list of this.free.values()) for (const b of list) b.destroy();
+    this.free.clear();
+    this.pooled = 0;
+  }
+
+  resetPeak(): void {
+    this.peakLive = this.live;
+    this.peakAllocated = this.live + this.pooled;
+  }
+
+  stats(): MemoryStats {
+    return {
+      liveBytes: this.live,
+      peakLiveBytes: this.peakLive,
+      pooledBytes: this.pooled,
+      allocatedBytes: this.live + this.pooled,
+      peakAllocatedBytes: this.peakAllocated,
+      buffersCreated: this.created,
+    };
+  }
+}
