@@ -1,5 +1,6 @@
 /**
- * Batched matmul `Y = act(op(A)·op(B) + bias) + residual` with f32 accumulation.
+ * Batched matmul `Y = (act(op(A)·op(B) + bias) + residual) · scale` with f32 accumulation; the epilogue is
+ * uniform-driven (src/kernels/epilogue.ts), so a pipeline exists per (path, dtype, transposes) only.
  *
  * Two code paths, both CPU-style register blocking (on lavapipe every storage load is a scalar, bounds-
  * checked load, so shared-memory tiles gain little; see shared/notes/lavapipe.md):
@@ -17,7 +18,17 @@ import type { BufferBinding } from '../runtime/recorder.js';
 import { type Tensor, numel, shapeString } from '../runtime/tensor.js';
 import { defineParams, enables, storage } from '../runtime/wgsl.js';
 import type { Cost } from './cost.js';
-import { MATH_HELPERS, type UnaryOp, activationWgsl } from './elementwise.js';
+import type { UnaryOp } from './elementwise.js';
+import {
+  type Epilogue,
+  EPILOGUE_PARAMS,
+  activateFnWgsl,
+  checkEpilogue,
+  dummyBinding,
+  epilogueParams,
+  epilogueWgsl,
+  stageAndStore,
+} from './epilogue.js';
 
 export interface MatmulSpec {
   /** A is stored as [..., K, M]. */
@@ -26,6 +37,8 @@ export interface MatmulSpec {
   transB?: boolean;
   /** Applied after the bias, before the residual add. */
   activation?: UnaryOp;
+  /** Multiplies the final value, after the residual add. Default 1. */
+  scale?: number;
   /** Force the portable (no-subgroup) path, e.g. to test it on an adapter with subgroups. */
   portable?: boolean;
 }
@@ -48,19 +61,17 @@ const params = defineParams({
   aOff: 'u32',
   bOff: 'u32',
   yOff: 'u32',
-  rOff: 'u32',
   aStride: 'u32',
   bStride: 'u32',
   yStride: 'u32',
+  ...EPILOGUE_PARAMS,
 });
 
+/** What a compiled matmul kernel depends on; the epilogue (bias, activation, residual, scale) is uniform. */
 interface KernelConfig {
   dtype: DType;
   transA: boolean;
   transB: boolean;
-  act: UnaryOp;
-  bias: boolean;
-  residual: boolean;
 }
 
 /** Subgroup-path tile: rows per subgroup, vec4 column groups per lane, unrolled k steps. */
@@ -75,30 +86,15 @@ const P_KU = 4;
 function header(c: KernelConfig, subgroups: boolean): string {
   const T = c.dtype;
   let s = enables(c.dtype) + (subgroups ? 'enable subgroups;\n' : '');
-  s += storage(0, 'A', T, 'read') + storage(1, 'B', T, 'read');
-  let i = 2;
-  if (c.bias) s += storage(i++, 'bias', T, 'read');
-  if (c.residual) s += storage(i++, 'R', T, 'read');
-  s += storage(i++, 'Y', T, 'read_write');
-  s += params.declare(i);
-  return `${s}${MATH_HELPERS}`;
-}
-
-/** WGSL storing accumulator value `v` (f32) at output row `m`, column `n` (both in range). */
-function storeWgsl(c: KernelConfig, v: string, m: string, n: string): string {
-  let e = v;
-  if (c.bias) e = `(${e} + f32(bias[${n}]))`;
-  const body = [`let v0 = ${e};`, `var v1 = ${activationWgsl(c.act, 'v0')};`];
-  if (c.residual) body.push(`v1 += f32(R[p.rOff + bz * p.yStride + ${m} * p.N + ${n}]);`);
-  body.push(`Y[p.yOff + bz * p.yStride + ${m} * p.N + ${n}] = ${c.dtype}(v1);`);
-  return `{ ${body.join(' ')} }`;
-}
-
-const epilogueFn = (c: KernelConfig) => `
+  s += storage(0, 'A', T, 'read') + storage(1, 'B', T, 'read') + storage(2, 'bias', T, 'read') + storage(3, 'R', T, 'read');
+  s += storage(4, 'Y', T, 'read_write');
+  s += params.declare(5);
+  return `${s}${activateFnWgsl()}
 fn store(bz: u32, m: u32, n: u32, v: f32) {
-  if (m < p.M && n < p.N) ${storeWgsl(c, 'v', 'm', 'n')}
+  if (m < p.M && n < p.N) ${epilogueWgsl(T, 'v', 'n', 'p.yOff + bz * p.yStride + m * p.N + n')}
 }
 `;
+}
 
 /** Index expressions: A(m,k) as `aRow[m] + k*aKs`, B(k,n) as `bCol[n] + k*bKs`. */
 function aIndex(c: KernelConfig, rowPre: string, k: string): string {
@@ -121,8 +117,17 @@ function subgroupKernel(c: KernelConfig, S: number): string {
   const VN = SG_VN;
   const lines: string[] = [];
   const L = (s: string) => lines.push(s);
+  const out = stageAndStore({
+    rows: RM,
+    vn: VN,
+    lanes: S,
+    slot: 'lane',
+    rowExpr: (r) => `r0 + ${r}`,
+    colExpr: (v) => `c0 + ${v} * ${S * 4}u`,
+    store: (row, col, v) => `store(bz, ${row}, ${col}, ${v});`,
+  });
   L(header(c, true));
-  L(epilogueFn(c));
+  L(out.decl);
   L(`@compute @workgroup_size(${S})`);
   L('fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane: u32) {');
   L('  let bz = wid.z;');
@@ -154,8 +159,7 @@ function subgroupKernel(c: KernelConfig, S: number): string {
   L('  for (; k < p.K; k++) {');
   step('k', 0);
   L('  }');
-  for (let i = 0; i < RM; i++)
-    for (let v = 0; v < VN; v++) for (let e = 0; e < 4; e++) L(`  store(bz, r0 + ${i}u, c0 + ${v * S * 4 + e}u, acc${i}_${v}[${e}]);`);
+  L(out.body);
   L('}');
   return lines.join('\n');
 }
@@ -163,8 +167,17 @@ function subgroupKernel(c: KernelConfig, S: number): string {
 function portableKernel(c: KernelConfig): string {
   const lines: string[] = [];
   const L = (s: string) => lines.push(s);
+  const out = stageAndStore({
+    rows: P_TM,
+    vn: P_TV,
+    lanes: 64,
+    slot: 'lid',
+    rowExpr: (r) => `r0 + ${r}`,
+    colExpr: (v) => `c0 + ${v} * 32u`,
+    store: (row, col, v) => `store(bz, ${row}, ${col}, ${v});`,
+  });
   L(header(c, false));
-  L(epilogueFn(c));
+  L(out.decl);
   L('@compute @workgroup_size(64)');
   L('fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {');
   L('  let bz = wid.z;');
@@ -193,8 +206,7 @@ function portableKernel(c: KernelConfig): string {
   L('  for (; k < p.K; k++) {');
   step('k', 0);
   L('  }');
-  for (let r = 0; r < P_TM; r++)
-    for (let v = 0; v < P_TV; v++) for (let e = 0; e < 4; e++) L(`  store(bz, r0 + ${r}u, c0 + ${v * 32 + e}u, acc${r}_${v}[${e}]);`);
+  L(out.body);
   L('}');
   return lines.join('\n');
 }
@@ -259,17 +271,9 @@ export function matmul(gpu: Gpu, inputs: MatmulInputs, spec: MatmulSpec = {}): T
   const sh = matmulShape(a.shape, b.shape, spec);
   const { M, K, N } = sh;
   const outShape = [...sh.batch, M, N];
-  for (const [name, t] of [
-    ['B', b],
-    ['bias', bias],
-    ['residual', residual],
-  ] as const) {
-    if (t && t.dtype !== a.dtype) throw new ShapeError(`matmul: ${name} is ${t.dtype} but A is ${a.dtype}`);
-  }
-  if (bias && (bias.numel !== N || bias.rank !== 1)) throw new ShapeError(`matmul: bias ${shapeString(bias.shape)} must be [${N}]`);
-  if (residual && shapeString(residual.shape) !== shapeString(outShape)) {
-    throw new ShapeError(`matmul: residual ${shapeString(residual.shape)} must equal the output shape ${shapeString(outShape)}`);
-  }
+  if (b.dtype !== a.dtype) throw new ShapeError(`matmul: B is ${b.dtype} but A is ${a.dtype}`);
+  const epi: Epilogue = { bias, residual, activation: spec.activation, scale: spec.scale };
+  checkEpilogue('matmul', epi, a.dtype, N, outShape);
   const y = gpu.empty(outShape, a.dtype);
   const batch = numel(sh.batch);
   if (y.numel === 0) return y;
@@ -279,9 +283,6 @@ export function matmul(gpu: Gpu, inputs: MatmulInputs, spec: MatmulSpec = {}): T
     dtype: a.dtype,
     transA: !!spec.transA,
     transB: !!spec.transB,
-    act: spec.activation ?? 'identity',
-    bias: !!bias,
-    residual: !!residual,
   };
   const path = matmulPath(gpu, spec);
   const S = fixedSubgroupSize(gpu) ?? 0;
@@ -305,7 +306,7 @@ export function matmul(gpu: Gpu, inputs: MatmulInputs, spec: MatmulSpec = {}): T
   }
   const rowBytes = Math.max(K, N) * es;
   const itemBytes = Math.max(M * rowBytes, sh.bBatched ? K * N * es : 0);
-  const key = `matmul:${path}${path === 'subgroup' ? S : ''}:${c.dtype}:${c.transA}:${c.transB}:${c.act}:${c.bias}:${c.residual}`;
+  const key = `matmul:${path}${path === 'subgroup' ? S : ''}:${c.dtype}:${c.transA}:${c.transB}`;
   const code = () => (path === 'subgroup' ? subgroupKernel(c, S) : portableKernel(c));
   const launch = (first: number, count: number, row0: number, rows: number) => {
     // Rows [row0, row0+rows) of items [first, first+count), viewed as items of `rows` rows when split.
@@ -318,10 +319,8 @@ export function matmul(gpu: Gpu, inputs: MatmulInputs, spec: MatmulSpec = {}): T
         ? bindRange(gpu, residual, first * M + row0, rows, N)
         : bindRange(gpu, residual, first, count, M * N)
       : null;
-    const bindings: (Tensor | BufferBinding)[] = [A.binding, B.binding];
-    if (bias) bindings.push(bias);
-    if (R) bindings.push(R.binding);
-    bindings.push(Y.binding);
+    // Y and R are bound from the same element range, so one offset (yOff) indexes both.
+    const bindings = [A.binding, B.binding, bias ?? dummyBinding(gpu), R?.binding ?? dummyBinding(gpu), Y.binding];
     gpu.dispatch({
       key,
       code,
@@ -333,10 +332,10 @@ export function matmul(gpu: Gpu, inputs: MatmulInputs, spec: MatmulSpec = {}): T
         aOff: A.elemOff,
         bOff: B.elemOff,
         yOff: Y.elemOff,
-        rOff: R?.elemOff ?? 0,
         aStride: M * K,
         bStride: sh.bBatched ? K * N : 0,
         yStride: M * N,
+        ...epilogueParams(epi),
       }),
       workgroups: [gx, Math.ceil(rows / tileM), count],
     });

@@ -1,6 +1,7 @@
 import { fc, test } from '@fast-check/vitest';
 import { describe, expect } from 'vitest';
 import type { UnaryOp } from '../../src/kernels/elementwise.js';
+import { EPILOGUE_ACTIVATIONS } from '../../src/kernels/epilogue.js';
 import { matmul, matmulPath } from '../../src/kernels/matmul.js';
 import { matmulRef } from '../../src/kernels/reference/matmul.js';
 import { type DType, roundToF16 } from '../../src/runtime/dtype.js';
@@ -45,6 +46,7 @@ interface Case {
   bias: boolean;
   residual: boolean;
   act: UnaryOp;
+  scale?: number;
   dtype: DType;
   portable: boolean;
   seed: number;
@@ -57,7 +59,7 @@ async function run(c: Case) {
   const bv = values((c.bBatched ? nb : 1) * c.K * c.N, c.seed ^ 0x1234567, c.dtype);
   const biasv = c.bias ? values(c.N, c.seed ^ 0x777, c.dtype) : undefined;
   const resv = c.residual ? values(nb * c.M * c.N, c.seed ^ 0x999, c.dtype) : undefined;
-  const want = matmulRef(av, bv, { ...c, batch: nb, activation: c.act, bias: biasv, residual: resv });
+  const want = matmulRef(av, bv, { ...c, batch: nb, activation: c.act, scale: c.scale, bias: biasv, residual: resv });
   await gpu.scopeAsync(async () => {
     const a = gpu.upload(av, [...c.batch, ...(c.transA ? [c.K, c.M] : [c.M, c.K])], c.dtype);
     const bShape = c.transB ? [c.N, c.K] : [c.K, c.N];
@@ -69,7 +71,11 @@ async function run(c: Case) {
       const out = gpu.empty([...c.batch, c.M, c.N], c.dtype);
       gpu.poison(out);
       out.release();
-      return matmul(gpu, { a, b, bias, residual }, { transA: c.transA, transB: c.transB, activation: c.act, portable: c.portable });
+      return matmul(
+        gpu,
+        { a, b, bias, residual },
+        { transA: c.transA, transB: c.transB, activation: c.act, scale: c.scale, portable: c.portable },
+      );
     });
     expect(y.shape).toEqual([...c.batch, c.M, c.N]);
     check(await gpu.read(y), want.y, want.absSum, c.K, c.dtype, JSON.stringify({ ...c, seed: undefined }));
@@ -114,30 +120,41 @@ describe('matmul', () => {
     },
   );
 
-  test.each([
-    ['f32', false],
-    ['f32', true],
-    ['f16', false],
-    ['f16', true],
-  ] as const)('bias + gelu + residual epilogue (%s, portable=%s) at a non-tile shape', async (dtype, portable) => {
-    const gpu = await getGpu();
-    if (dtype === 'f16' && !gpu.hasF16) return;
-    await run({
-      batch: [2],
-      M: 37,
-      K: 45,
-      N: 70,
-      transA: false,
-      transB: true,
-      bBatched: false,
-      bias: true,
-      residual: true,
-      act: 'gelu',
-      dtype,
-      portable,
-      seed: 42,
-    });
-  });
+  // Every activation the epilogue offers (exp excluded: these sums reach ±180 and exp overflows f32), with
+  // bias, residual and an output scale, on both paths: the epilogue is uniform-driven, one pipeline for all.
+  test.prop(
+    [
+      fc.constantFrom(...EPILOGUE_ACTIVATIONS.filter((op) => op !== 'exp')),
+      fc.constantFrom<DType>('f32', 'f16'),
+      fc.boolean(),
+      fc.boolean(),
+      fc.boolean(),
+      fc.constantFrom(1, 0.5, -1.25),
+    ],
+    { numRuns: RUNS },
+  )(
+    'epilogue act(x·w + bias) + residual, times scale, at a non-tile shape (bound scaled by |scale|)',
+    async (act, dtype, portable, bias, residual, scale) => {
+      const gpu = await getGpu();
+      if (dtype === 'f16' && !gpu.hasF16) return;
+      await run({
+        batch: [2],
+        M: 37,
+        K: 45,
+        N: 70,
+        transA: false,
+        transB: true,
+        bBatched: false,
+        bias,
+        residual,
+        act,
+        scale,
+        dtype,
+        portable,
+        seed: 42,
+      });
+    },
+  );
 
   test('a large case: 300×257×333 subgroup path, k tail and partial tiles', async () => {
     await run({

@@ -14,6 +14,8 @@ export interface MatmulRefArgs {
   bias?: ArrayLike<number>;
   residual?: ArrayLike<number>;
   activation?: UnaryOp;
+  /** Multiplies the final value (after the residual). */
+  scale?: number;
 }
 
 /** Returns Y [batch, M, N] and, per output, Σ_k |a·b| (the scale of rounding error the sum can carry). */
@@ -38,8 +40,8 @@ export function matmulRef(a: ArrayLike<number>, b: ArrayLike<number>, o: MatmulR
         if (o.bias) s += o.bias[n] as number;
         s = act(o.activation ?? 'identity', s);
         if (o.residual) s += o.residual[i] as number;
-        y[i] = s;
-        absSum[i] = sa;
+        y[i] = s * (o.scale ?? 1);
+        absSum[i] = sa * Math.abs(o.scale ?? 1);
       }
     }
   }
