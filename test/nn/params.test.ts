@@ -1,0 +1,76 @@
+import { describe, expect, test } from 'vitest';
+import { Linear } from '../../src/nn/linear.js';
+import { ParamScope, type WeightReader, expectedKeys, loadParams } from '../../src/nn/params.js';
+import { CheckpointError } from '../../src/runtime/errors.js';
+import { getGpu } from '../helpers/gpu.js';
+
+/** An in-memory weight file. */
+function memory(path: string, tensors: Record<string, { shape: number[]; data: number[] }>): WeightReader & { reads: string[] } {
+  const reads: string[] = [];
+  return {
+    path,
+    reads,
+    keys: () => Object.keys(tensors),
+    info: (name) => tensors[name] && { shape: tensors[name].shape },
+    read: async (name) => {
+      reads.push(name);
+      return Float32Array.from(tensors[name]?.data ?? []);
+    },
+  };
+}
+
+describe('params', () => {
+  test('scopes build upstream key names; loading uploads every param once, in declaration order', async () => {
+    const gpu = await getGpu();
+    const root = new ParamScope();
+    const lin = new Linear(root.child('blocks').child(0).child('proj'), 3, 2);
+    const scaled = root.custom([['scale', [2]]], ([h]) => Array.from(h as Float32Array, (x) => x * 10));
+    expect([...expectedKeys(root.registry).keys()]).toEqual(['blocks.0.proj.weight', 'blocks.0.proj.bias', 'scale']);
+    const src = memory('m.safetensors', {
+      'blocks.0.proj.weight': { shape: [2, 3], data: [1, 2, 3, 4, 5, 6] },
+      'blocks.0.proj.bias': { shape: [2], data: [0.5, -0.5] },
+      scale: { shape: [2], data: [1, 2] },
+    });
+    await gpu.scopeAsync(async () => {
+      await loadParams(gpu, root.registry, src);
+    });
+    expect(src.reads).toEqual(['blocks.0.proj.weight', 'blocks.0.proj.bias', 'scale']);
+    expect(scaled.value).toEqual([10, 20]);
+    // Params survive the scope they were loaded in; a forward pass uses them.
+    const y = await gpu.scopeAsync(async () => gpu.read(lin.forward(gpu, gpu.upload([1, 1, 1], [1, 3]))));
+    expect(Array.from(y)).toEqual([6.5, 14.5]);
+  });
+
+  test('a mismatched checkpoint lists every missing, mis-shaped and unexpected key before reading anything', async () => {
+    const gpu = await getGpu();
+    const root = new ParamScope();
+    new Linear(root.child('proj'), 3, 2);
+    root.tensor('norm.weight', [4]);
+    const src = memory('unet/diffusion_pytorch_model.safetensors', {
+      'proj.weight': { shape: [3, 2], data: [0, 0, 0, 0, 0, 0] },
+      'norm.bias': { shape: [4], data: [0, 0, 0, 0] },
+      'extra.running_mean': { shape: [1], data: [0] },
+    });
+    const err = await loadParams(gpu, root.registry, src).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CheckpointError);
+    const msg = (err as Error).message;
+    expect(msg).toMatch(/unet\/diffusion_pytorch_model.safetensors does not match/);
+    expect(msg).toMatch(/missing \(2\): proj.bias; norm.weight/);
+    expect(msg).toMatch(/mis-shaped \(1\): proj.weight: expected \[2, 3\], found \[3, 2\]/);
+    expect(msg).toMatch(/unexpected \(2\): norm.bias; extra.running_mean/);
+    expect(src.reads).toEqual([]);
+    // Known-harmless extras can be ignored by the caller.
+    const ok = memory('x', {
+      'proj.weight': { shape: [2, 3], data: [0, 0, 0, 0, 0, 0] },
+      'proj.bias': { shape: [2], data: [0, 0] },
+      'norm.weight': { shape: [4], data: [1, 1, 1, 1] },
+      junk: { shape: [1], data: [0] },
+    });
+    await gpu.scopeAsync(() => loadParams(gpu, root.registry, ok, { ignoreUnexpected: (k) => k === 'junk' }));
+  });
+
+  test('using a param before loading is a clear error', () => {
+    const p = new ParamScope().tensor('w', [1]);
+    expect(() => p.value).toThrow(/parameter w used before the weights were loaded/);
+  });
+});
