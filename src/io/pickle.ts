@@ -2,9 +2,10 @@ import { FileFormatError } from '../runtime/errors.js';
 
 /**
  * A restricted unpickler. It interprets the opcodes that `torch.save` emits but never imports or calls
- * anything: each GLOBAL must be on an allow-list, and REDUCE/NEWOBJ/BUILD are given meaning only for those
- * callables (all other globals are refused by name with `UNSAFE_PICKLE`). Plain data comes back as JS values:
- * dict -> Map, list -> array, tuple -> PickleTuple, ints -> number or bigint.
+ * anything: each GLOBAL must be on an allow-list (all others are refused by name with `UNSAFE_PICKLE`), and
+ * REDUCE/NEWOBJ/BUILD only mean what the caller's hooks make of those allowed names. Plain data comes back as
+ * JS values: dict -> Map, list -> array, tuple -> PickleTuple, ints -> number (bigint beyond 2^53).
+ * It is iterative (no recursion on nesting) and every length is checked against the input before use.
  */
 
 /** A reference to an allowed Python global, e.g. `torch._utils._rebuild_tensor_v2`. */
@@ -18,8 +19,23 @@ export class PickleGlobal {
   }
 }
 
+/**
+ * An object of an allowed but inert class (Lightning callback keys, numpy scalars, argparse namespaces in
+ * hyper-parameters): kept as its class name, arguments and state, never constructed.
+ */
+export class OpaqueObject {
+  state: unknown = undefined;
+  constructor(
+    readonly qualname: string,
+    readonly args: readonly unknown[],
+  ) {}
+}
+
 /** Tuples stay distinct from lists so shapes/strides can be recognised. */
 export class PickleTuple extends Array<unknown> {}
+
+/** The stream ended early. Readers that fetch a file in pieces retry with more bytes. */
+export class PickleTruncatedError extends FileFormatError {}
 
 export type PickleHooks = {
   /** Globals that may be referenced; anything else is refused. */
@@ -30,7 +46,8 @@ export type PickleHooks = {
   persistentLoad(pid: unknown): unknown;
 };
 
-const MAX_DEPTH = 10_000;
+const MAX_MARKS = 10_000;
+const MAX_STACK = 1_000_000;
 
 function tuple(items: unknown[]): PickleTuple {
   const t = new PickleTuple();
@@ -54,7 +71,13 @@ export function unpickle(bytes: Uint8Array, hooks: PickleHooks, file: string, st
     throw new FileFormatError('BAD_FILE', `${file}: pickle ${what} at byte ${pos}; the checkpoint is corrupt or not a PyTorch file`);
   };
   const need = (n: number) => {
-    if (n < 0 || pos + n > bytes.length) fail(`needs ${n} more bytes (truncated)`);
+    if (n < 0) fail(`has a negative length ${n}`);
+    if (pos + n > bytes.length) {
+      throw new PickleTruncatedError(
+        'BAD_FILE',
+        `${file}: pickle needs ${n} bytes at byte ${pos} but the data ends at ${bytes.length}; the file is truncated`,
+      );
+    }
   };
   const take = (n: number): Uint8Array => {
     need(n);
@@ -82,10 +105,11 @@ export function unpickle(bytes: Uint8Array, hooks: PickleHooks, file: string, st
     need(8);
     pos += 8;
     const v = dv.getBigUint64(pos - 8, true);
-    if (v > BigInt(bytes.length)) fail(`length ${v} exceeds the data`);
-    return Number(v);
+    // Lengths beyond the input cannot be satisfied; clamp so `need` reports truncation without a huge number.
+    return v > BigInt(bytes.length) ? bytes.length + 1 : Number(v);
   };
-  const utf8 = (b: Uint8Array) => new TextDecoder().decode(b);
+  const decoder = new TextDecoder();
+  const utf8 = (b: Uint8Array) => decoder.decode(b);
   const pop = (): unknown => {
     if (stack.length === 0 || (marks.length && stack.length <= (marks.at(-1) as number))) fail('stack underflow');
     return stack.pop();
@@ -96,11 +120,11 @@ export function unpickle(bytes: Uint8Array, hooks: PickleHooks, file: string, st
     return stack.splice(m as number);
   };
   const top = (): unknown => {
-    if (stack.length === 0) fail('stack underflow');
+    if (stack.length === 0 || (marks.length && stack.length <= (marks.at(-1) as number))) fail('stack underflow');
     return stack[stack.length - 1];
   };
   const push = (v: unknown) => {
-    if (stack.length > MAX_DEPTH * 10) fail('stack too deep');
+    if (stack.length >= MAX_STACK) fail(`stack deeper than ${MAX_STACK} items`);
     stack.push(v);
   };
   const global = (module: string, name: string) => {
@@ -116,7 +140,7 @@ export function unpickle(bytes: Uint8Array, hooks: PickleHooks, file: string, st
   const setItems = (target: unknown, items: unknown[]) => {
     if (!(target instanceof Map)) fail('SETITEM(S) on a non-dict');
     if (items.length % 2) fail('odd number of SETITEMS items');
-    for (let i = 0; i < items.length; i += 2) (target as Map<unknown, unknown>).set(hashKey(items[i]), items[i + 1]);
+    for (let i = 0; i < items.length; i += 2) (target as Map<unknown, unknown>).set(hashKey(items[i], fail), items[i + 1]);
   };
   const call = (fn: unknown, args: unknown) => {
     if (!(fn instanceof PickleGlobal)) fail('REDUCE of a non-global');
@@ -136,7 +160,7 @@ export function unpickle(bytes: Uint8Array, hooks: PickleHooks, file: string, st
         if (stack.length !== 1) fail(`STOP with ${stack.length} stack items`);
         return { value: stack[0], end: pos };
       case 0x28: // MARK
-        if (marks.length >= MAX_DEPTH) fail(`nesting deeper than ${MAX_DEPTH}`);
+        if (marks.length >= MAX_MARKS) fail(`nesting deeper than ${MAX_MARKS} marks`);
         marks.push(stack.length);
         break;
       case 0x7d: // EMPTY_DICT
@@ -336,13 +360,12 @@ export function unpickle(bytes: Uint8Array, hooks: PickleHooks, file: string, st
         break;
       }
       case 0x62: {
-        // BUILD: only state-setting on OrderedDicts / tensors, which carry no state we need.
+        // BUILD sets an object's state: kept on opaque objects, merged into dicts, otherwise not needed.
         const state = pop();
         const obj = top();
-        if (obj instanceof Map && state instanceof Map) for (const [k, v] of state) obj.set(k, v);
-        else if (state !== null && !(state instanceof Map) && !(Array.isArray(state) && state.length === 0)) {
-          if (!(typeof obj === 'object' && obj !== null)) fail('BUILD on a non-object');
-        }
+        if (typeof obj !== 'object' || obj === null) fail('BUILD on a non-object');
+        if (obj instanceof OpaqueObject) obj.state = state;
+        else if (obj instanceof Map && state instanceof Map) for (const [k, v] of state) obj.set(k, v);
         break;
       }
       case 0x51: // BINPERSID
@@ -354,8 +377,16 @@ export function unpickle(bytes: Uint8Array, hooks: PickleHooks, file: string, st
   }
 }
 
-/** Dict keys: strings and numbers are used as they are; tuples are joined so lookups still work. */
-function hashKey(k: unknown): unknown {
-  if (k instanceof PickleTuple) return JSON.stringify(k);
+/**
+ * Dict keys: strings, numbers and other scalars are used as they are; a tuple of scalars becomes its JSON text
+ * so lookups by value still work. Anything else keeps its identity (a bounded, non-recursive rule: a crafted
+ * key graph cannot make this expensive).
+ */
+function hashKey(k: unknown, fail: (what: string) => never): unknown {
+  if (!(k instanceof PickleTuple)) return k;
+  if (k.length > 64) fail('dict key is a tuple of more than 64 items');
+  if (k.every((x) => x === null || ['string', 'number', 'boolean', 'bigint'].includes(typeof x))) {
+    return JSON.stringify(k.map((x) => (typeof x === 'bigint' ? x.toString() : x)));
+  }
   return k;
 }

@@ -1,61 +1,64 @@
-import { readFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
 import { FileFormatError } from '../runtime/errors.js';
-import { openSafetensors, type SafetensorsFile, type TensorInfo } from './safetensors.js';
-import type { HostTensor } from './tensor-data.js';
+import { parseJsonLenient } from './json.js';
+import { makeWeightSource, type WeightInfo, type WeightSource } from './weight-source.js';
 
-/** A set of tensors spread over one or more safetensors files (`*.safetensors.index.json` shards). */
-export interface TensorStore {
-  readonly name: string;
-  readonly tensors: Map<string, TensorInfo>;
-  readonly metadata: Record<string, string>;
-  read(name: string, opts?: { raw16?: boolean }): Promise<HostTensor>;
-  close(): Promise<void>;
+/**
+ * Sharded weights: `model.safetensors.index.json` / `pytorch_model.bin.index.json` (and their variants) map each
+ * tensor to a shard file next to the index. Every shard is opened (headers only) and checked up front.
+ */
+
+function bad(index: string, what: string): FileFormatError {
+  return new FileFormatError('BAD_FILE', `${index}: ${what}`);
 }
 
-/** Opens `model.safetensors.index.json` (weight_map: tensor -> shard file) with every shard's header checked. */
-export async function openShardedSafetensors(indexPath: string): Promise<TensorStore> {
-  let index: { weight_map?: unknown; metadata?: unknown };
+/** Parses an index: tensor -> shard file name, with shard names checked to stay inside the folder. */
+export function parseShardIndex(text: string, indexPath: string): { weightMap: Map<string, string>; metadata: Record<string, unknown> } {
+  let index: unknown;
   try {
-    index = JSON.parse(await readFile(indexPath, 'utf8'));
+    index = parseJsonLenient(text, indexPath);
   } catch (e) {
-    throw new FileFormatError('BAD_FILE', `${indexPath}: cannot read shard index (${(e as Error).message})`, { cause: e });
+    throw bad(indexPath, `not a valid shard index (${(e as Error).message})`);
   }
-  const map = index.weight_map;
-  if (typeof map !== 'object' || map === null) throw new FileFormatError('BAD_FILE', `${indexPath}: no weight_map object`);
-  const shards = new Map<string, SafetensorsFile>();
-  const owner = new Map<string, SafetensorsFile>();
-  const tensors = new Map<string, TensorInfo>();
+  const map = (index as { weight_map?: unknown } | null)?.weight_map;
+  if (typeof map !== 'object' || map === null || Array.isArray(map)) throw bad(indexPath, 'no "weight_map" object; not a shard index');
+  const weightMap = new Map<string, string>();
+  for (const [tensor, shard] of Object.entries(map as Record<string, unknown>)) {
+    if (typeof shard !== 'string' || shard === '' || shard.includes('/') || shard.includes('\\') || shard === '..' || shard === '.') {
+      throw bad(indexPath, `tensor ${tensor} maps to ${JSON.stringify(shard)}, not a file name next to the index`);
+    }
+    weightMap.set(tensor, shard);
+  }
+  const metadata = (index as { metadata?: unknown }).metadata;
+  return { weightMap, metadata: typeof metadata === 'object' && metadata !== null ? (metadata as Record<string, unknown>) : {} };
+}
+
+export async function openShardedWeights(
+  indexText: string,
+  indexPath: string,
+  openShard: (file: string) => Promise<WeightSource>,
+): Promise<WeightSource> {
+  const { weightMap } = parseShardIndex(indexText, indexPath);
+  const shards = new Map<string, WeightSource>();
+  const owner = new Map<string, WeightSource>();
+  const infos = new Map<string, WeightInfo>();
+  const closeAll = async () => {
+    for (const s of shards.values()) await s.close();
+  };
   try {
-    for (const [tensor, shard] of Object.entries(map as Record<string, unknown>)) {
-      if (typeof shard !== 'string' || shard.includes('..') || shard.startsWith('/')) {
-        throw new FileFormatError('BAD_FILE', `${indexPath}: tensor ${tensor} maps to an invalid shard ${JSON.stringify(shard)}`);
+    for (const [tensor, shard] of weightMap) {
+      let s = shards.get(shard);
+      if (!s) {
+        s = await openShard(shard);
+        shards.set(shard, s);
       }
-      let f = shards.get(shard);
-      if (!f) {
-        f = await openSafetensors(join(dirname(indexPath), shard));
-        shards.set(shard, f);
-      }
-      const info = f.tensors.get(tensor);
-      if (!info) throw new FileFormatError('BAD_FILE', `${indexPath}: tensor ${tensor} is listed in shard ${shard} but is not in it`);
-      owner.set(tensor, f);
-      tensors.set(tensor, info);
+      const info = s.info(tensor);
+      if (!info) throw bad(indexPath, `tensor ${tensor} is listed in shard ${shard} but is not in it`);
+      owner.set(tensor, s);
+      infos.set(tensor, info);
     }
   } catch (e) {
-    for (const f of shards.values()) await f.close();
+    await closeAll();
     throw e;
   }
-  return {
-    name: indexPath,
-    tensors,
-    metadata: {},
-    read(name, opts) {
-      const f = owner.get(name);
-      if (!f) throw new FileFormatError('BAD_FILE', `${indexPath}: no tensor named ${name}`);
-      return f.read(name, opts);
-    },
-    async close() {
-      for (const f of shards.values()) await f.close();
-    },
-  };
+  return makeWeightSource(indexPath, 'sharded', infos, (name) => (owner.get(name) as WeightSource).readRaw(name), closeAll);
 }

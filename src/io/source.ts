@@ -1,65 +1,69 @@
-import { open } from 'node:fs/promises';
-import type { FileHandle } from 'node:fs/promises';
 import { FileFormatError } from '../runtime/errors.js';
 
 /**
- * Random-access bytes: a file read through a handle (never loaded whole) or an in-memory buffer (browser,
- * tests, fuzzing). Readers take a `ByteSource` so the same parser serves both.
+ * Random-access bytes: a file read through a handle (never loaded whole; see node-fs.ts), a browser `Blob` /
+ * `File`, or an in-memory buffer (tests, fuzzing). Every reader takes a `ByteSource`, so the same parser serves
+ * Node and the browser. This module imports nothing from Node.
  */
 export interface ByteSource {
+  /** Path or name, used in every error message. */
   readonly name: string;
   readonly size: number;
-  /** Exactly `length` bytes at `offset`; a short read is a `FileFormatError` (truncated file). */
+  /** Exactly `length` bytes at `offset`; a read past the end is a `FileFormatError` (truncated file). */
   read(offset: number, length: number): Promise<Uint8Array>;
   close(): Promise<void>;
 }
 
+/** The error every source throws for a read outside the file. */
+export function pastEnd(name: string, offset: number, length: number, size: number): FileFormatError {
+  return new FileFormatError(
+    'BAD_FILE',
+    `${name}: read of ${length} bytes at offset ${offset} runs past the end of the file (${size} bytes); the file is truncated or corrupt`,
+  );
+}
+
+export function checkRange(name: string, offset: number, length: number, size: number): void {
+  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > size) {
+    throw pastEnd(name, offset, length, size);
+  }
+}
+
+/** Bytes already in memory. Reads return views (no copy). */
 export function bufferSource(bytes: Uint8Array, name = '<buffer>'): ByteSource {
   return {
     name,
     size: bytes.byteLength,
     async read(offset, length) {
-      if (offset < 0 || length < 0 || offset + length > bytes.byteLength) {
-        throw new FileFormatError(
-          'BAD_FILE',
-          `${name}: read of ${length} bytes at ${offset} runs past the end (${bytes.byteLength} bytes); the file is truncated`,
-        );
-      }
+      checkRange(name, offset, length, bytes.byteLength);
       return bytes.subarray(offset, offset + length);
     },
     async close() {},
   };
 }
 
-export async function fileSource(path: string): Promise<ByteSource> {
-  let fh: FileHandle;
-  try {
-    fh = await open(path, 'r');
-  } catch (e) {
-    throw new FileFormatError('BAD_FILE', `cannot open ${path}: ${(e as Error).message}`, { cause: e });
-  }
-  const size = (await fh.stat()).size;
+/** A browser `File` or `Blob` (also available in Node): slices are read on demand. */
+export function blobSource(blob: Blob, name = (blob as { name?: string }).name ?? '<blob>'): ByteSource {
   return {
-    name: path,
-    size,
+    name,
+    size: blob.size,
     async read(offset, length) {
-      if (offset < 0 || length < 0 || offset + length > size) {
-        throw new FileFormatError(
-          'BAD_FILE',
-          `${path}: read of ${length} bytes at ${offset} runs past the end (${size} bytes); the file is truncated`,
-        );
-      }
-      const out = new Uint8Array(length);
-      let done = 0;
-      while (done < length) {
-        const { bytesRead } = await fh.read(out, done, length - done, offset + done);
-        if (bytesRead === 0) throw new FileFormatError('BAD_FILE', `${path}: unexpected end of file at ${offset + done}`);
-        done += bytesRead;
-      }
-      return out;
+      checkRange(name, offset, length, blob.size);
+      return new Uint8Array(await blob.slice(offset, offset + length).arrayBuffer());
     },
-    async close() {
-      await fh.close();
-    },
+    async close() {},
   };
+}
+
+/** Reads a whole (small) source: configs, pickles, compressed volumes. */
+export async function readAll(source: ByteSource): Promise<Uint8Array> {
+  return source.read(0, source.size);
+}
+
+/** Runs `fn` and closes the source afterwards, whether `fn` succeeds or throws. */
+export async function withSource<T>(source: ByteSource, fn: (s: ByteSource) => Promise<T>): Promise<T> {
+  try {
+    return await fn(source);
+  } finally {
+    await source.close();
+  }
 }

@@ -1,4 +1,4 @@
-import { bf16BitsToF32, f16BitsToF32 } from '../runtime/dtype.js';
+import { f16BitsToF32, f32ToF16Bits } from '../runtime/dtype.js';
 import { FileFormatError } from '../runtime/errors.js';
 
 /** Element types found in weight files (safetensors names; PyTorch storages map onto these). */
@@ -23,12 +23,18 @@ export function isFileDType(s: unknown): s is FileDType {
 
 export type TensorArray = Float64Array | Float32Array | Uint16Array | BigInt64Array | Int32Array | Int16Array | Int8Array | Uint8Array;
 
-/** A host tensor as read from a file. F16/BF16 come back as f32 values unless raw bits were asked for. */
+/**
+ * A host tensor as stored in a file: `data` is a typed array of the file's dtype (F16/BF16 as their raw
+ * Uint16 bit patterns, unless a reader was asked to convert them to f32).
+ */
 export interface HostTensor {
   dtype: FileDType;
   shape: number[];
   data: TensorArray;
 }
+
+/** What weights become for upload: f32 values, or f16 bit patterns. */
+export type UploadType = 'f32' | 'f16';
 
 export function numelOf(shape: readonly number[]): number {
   let n = 1;
@@ -36,44 +42,108 @@ export function numelOf(shape: readonly number[]): number {
   return n;
 }
 
-/**
- * Decodes little-endian bytes into a typed array. `raw16` keeps F16/BF16 as their bit patterns (Uint16Array)
- * so f16 weights can go to the GPU without a round trip through f32.
- */
-export function decodeTensorBytes(bytes: Uint8Array, dtype: FileDType, raw16 = false): TensorArray {
-  // Copy to an aligned buffer: file offsets need not be aligned to the element size.
-  const aligned = bytes.byteOffset % 8 === 0 ? bytes : bytes.slice();
-  const buf = aligned.buffer;
-  const off = aligned.byteOffset;
-  const n = bytes.byteLength / FILE_DTYPE_BYTES[dtype];
+/** Bytes `aligned` to `align`: a view when already aligned, else a copy (file offsets need not be aligned). */
+function alignedBytes(bytes: Uint8Array, align: number): Uint8Array {
+  return bytes.byteOffset % align === 0 ? bytes : bytes.slice();
+}
+
+/** Little-endian bytes as a typed array of the file dtype (a view where alignment allows; F16/BF16 as bits). */
+export function decodeTensorBytes(bytes: Uint8Array, dtype: FileDType): TensorArray {
+  const es = FILE_DTYPE_BYTES[dtype];
+  if (es === undefined) throw new FileFormatError('DTYPE_UNSUPPORTED', `unsupported dtype ${String(dtype)}`);
+  if (bytes.byteLength % es !== 0) {
+    throw new FileFormatError('BAD_FILE', `${bytes.byteLength} bytes is not a whole number of ${dtype} elements`);
+  }
+  const a = alignedBytes(bytes, es);
+  const n = a.byteLength / es;
   switch (dtype) {
     case 'F64':
-      return new Float64Array(buf, off, n);
+      return new Float64Array(a.buffer, a.byteOffset, n);
     case 'F32':
-      return new Float32Array(buf, off, n);
+      return new Float32Array(a.buffer, a.byteOffset, n);
     case 'I64':
-      return new BigInt64Array(buf, off, n);
+      return new BigInt64Array(a.buffer, a.byteOffset, n);
     case 'I32':
-      return new Int32Array(buf, off, n);
+      return new Int32Array(a.buffer, a.byteOffset, n);
     case 'I16':
-      return new Int16Array(buf, off, n);
+      return new Int16Array(a.buffer, a.byteOffset, n);
     case 'I8':
-      return new Int8Array(buf, off, n);
+      return new Int8Array(a.buffer, a.byteOffset, n);
     case 'U8':
     case 'BOOL':
-      return new Uint8Array(buf, off, n);
+      return new Uint8Array(a.buffer, a.byteOffset, n);
     case 'F16':
-    case 'BF16': {
-      const bits = new Uint16Array(buf, off, n);
-      if (raw16) return bits;
-      const out = new Float32Array(n);
-      const conv = dtype === 'F16' ? f16BitsToF32 : bf16BitsToF32;
-      for (let i = 0; i < n; i++) out[i] = conv(bits[i] as number);
-      return out;
-    }
-    default:
-      throw new FileFormatError('DTYPE_UNSUPPORTED', `unsupported dtype ${dtype as string}`);
+    case 'BF16':
+      return new Uint16Array(a.buffer, a.byteOffset, n);
   }
+}
+
+let f16Table: Float32Array | undefined;
+/** All 65536 f16 values as f32: conversion of large F16 tensors becomes one table lookup per element. */
+function f16ToF32Table(): Float32Array {
+  if (!f16Table) {
+    f16Table = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) f16Table[h] = f16BitsToF32(h);
+  }
+  return f16Table;
+}
+
+/** f32 values of a typed array in the file dtype (exact for F16/BF16/ints up to 2^24; F64/I64 round to nearest). */
+export function convertToF32(data: TensorArray, dtype: FileDType): Float32Array {
+  if (dtype === 'F32') return data as Float32Array;
+  const n = data.length;
+  const out = new Float32Array(n);
+  if (dtype === 'F16') {
+    const t = f16ToF32Table();
+    const bits = data as Uint16Array;
+    for (let i = 0; i < n; i++) out[i] = t[bits[i] as number] as number;
+  } else if (dtype === 'BF16') {
+    // bf16 is the upper half of an f32: widen the bits directly.
+    const bits = data as Uint16Array;
+    const u = new Uint32Array(out.buffer);
+    for (let i = 0; i < n; i++) u[i] = (bits[i] as number) << 16;
+  } else if (dtype === 'I64') {
+    const v = data as BigInt64Array;
+    for (let i = 0; i < n; i++) out[i] = Number(v[i] as bigint);
+  } else {
+    // F64 and the small integer types: a typed-array copy rounds to nearest f32.
+    out.set(data as Float64Array);
+  }
+  return out;
+}
+
+/** f16 bit patterns (round to nearest even, as torch `.half()`) of a typed array in the file dtype. */
+export function convertToF16(data: TensorArray, dtype: FileDType): Uint16Array {
+  if (dtype === 'F16') return data as Uint16Array;
+  const f32 = dtype === 'F32' ? (data as Float32Array) : convertToF32(data, dtype);
+  return f32ArrayToF16Bits(f32);
+}
+
+/** Bulk f32 -> f16 bits; the same rounding as `f32ToF16Bits` in src/runtime/dtype.ts. */
+export function f32ArrayToF16Bits(src: Float32Array): Uint16Array {
+  const n = src.length;
+  const out = new Uint16Array(n);
+  const aligned = src.byteOffset % 4 === 0 ? src : src.slice();
+  const u = new Uint32Array(aligned.buffer, aligned.byteOffset, n);
+  for (let i = 0; i < n; i++) {
+    const x = u[i] as number;
+    const exp = (x >>> 23) & 0xff;
+    // Normal results in f16 take the fast path; everything else (subnormal, overflow, inf, nan) the exact one.
+    if (exp > 112 && exp < 143) {
+      const sign = (x >>> 16) & 0x8000;
+      const mant = x & 0x7fffff;
+      let r = ((exp - 112) << 10) | (mant >>> 13);
+      const rem = mant & 0x1fff;
+      if (rem > 0x1000 || (rem === 0x1000 && (r & 1) === 1)) r += 1; // carries into the exponent correctly
+      out[i] = sign | r;
+    } else out[i] = f32ToF16Bits(aligned[i] as number);
+  }
+  return out;
+}
+
+/** Converts a tensor in its file dtype to what the GPU upload wants. */
+export function convertForUpload(data: TensorArray, dtype: FileDType, as: UploadType): Float32Array | Uint16Array {
+  return as === 'f16' ? convertToF16(data, dtype) : convertToF32(data, dtype);
 }
 
 /** Bytes of a typed array in little-endian order (all supported hosts are little-endian). */

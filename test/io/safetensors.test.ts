@@ -2,10 +2,10 @@ import { mkdtemp, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { openShardedSafetensors } from '../../src/io/sharded.js';
 import { encodeSafetensors, loadSafetensors, openSafetensors, writeSafetensors } from '../../src/io/safetensors.js';
 import { FileFormatError } from '../../src/runtime/errors.js';
 import { toF16Array } from '../../src/runtime/dtype.js';
+import { openWeights } from '../../src/io/weights.js';
 
 const fixtures = join(import.meta.dirname, '../fixtures');
 
@@ -93,12 +93,12 @@ describe('safetensors', () => {
     await writeSafetensors(join(dir, 's2.safetensors'), { y: { dtype: 'F32', shape: [1], data: new Float32Array([3]) } });
     const idx = join(dir, 'model.safetensors.index.json');
     await writeFile(idx, JSON.stringify({ metadata: {}, weight_map: { x: 's1.safetensors', y: 's2.safetensors' } }));
-    const s = await openShardedSafetensors(idx);
-    expect([...(await s.read('y')).data]).toEqual([3]);
-    expect([...(await s.read('x')).data]).toEqual([1, 2]);
+    const s = await openWeights(idx);
+    expect([...(await s.read('y'))]).toEqual([3]);
+    expect([...(await s.read('x'))]).toEqual([1, 2]);
     await s.close();
     await writeFile(idx, JSON.stringify({ weight_map: { z: 's1.safetensors' } }));
-    await expect(openShardedSafetensors(idx)).rejects.toThrow(/tensor z .* not in it/);
+    await expect(openWeights(idx)).rejects.toThrow(/tensor z .* not in it/);
   });
 
   it('rejects corrupt files with a FileFormatError naming the file and tensor', async () => {
@@ -110,7 +110,7 @@ describe('safetensors', () => {
     new DataView(past.buffer).setBigUint64(0, 1000n, true);
     await expectBad(past, /truncated/);
     await expectBad(header({ t: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } }).subarray(0, 20), /truncated|JSON/);
-    await expectBad(header({ t: { dtype: 'Q7', shape: [2], data_offsets: [0, 8] } }), /tensor t: unsupported dtype/);
+    await expectBad(header({ t: { dtype: 'Q7', shape: [2], data_offsets: [0, 8] } }), /tensor t: dtype "Q7" is not supported/);
     await expectBad(header({ t: { dtype: 'F32', shape: [-2], data_offsets: [0, 8] } }), /tensor t: shape/);
     await expectBad(header({ t: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }), /tensor t: .*needs 12 bytes/);
     await expectBad(header({ t: { dtype: 'F32', shape: [8], data_offsets: [0, 32] } }), /tensor t: .*past the end/);
@@ -119,6 +119,6 @@ describe('safetensors', () => {
       /tensor u: .*overlap tensor t/,
     );
     await expectBad(header({ t: { dtype: 'F32', shape: [1], data_offsets: [8, 12] } }), /tensor t: gap/);
-    await expectBad(header([1, 2]), /not a JSON object/);
+    await expectBad(header([1, 2]), /does not start with "{"/);
   });
 });
