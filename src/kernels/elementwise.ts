@@ -1,63 +1,22 @@
 /**
  * Elementwise kernels: binary ops with NumPy broadcasting, unary activations, axpby, and a fused
- * `activation(a op b)` epilogue. Each invocation handles 4 elements (lavapipe prefers fewer, fatter lanes).
+ * `activation(a op b)` epilogue. Each invocation handles a run of elements (lavapipe prefers fewer, fatter
+ * lanes).
  */
 import type { DType } from '../runtime/dtype.js';
 import { ShapeError } from '../runtime/errors.js';
 import type { Gpu } from '../runtime/gpu.js';
 import { type Shape, type Tensor, numel, shapeString } from '../runtime/tensor.js';
 import { defineParams, enables, grid2d, linearWorkgroup, storage } from '../runtime/wgsl.js';
+import { MATH_HELPERS, type UnaryOp, activationWgsl } from './activation.js';
 import type { Cost } from './cost.js';
 
+export { MATH_HELPERS, type UnaryOp, activationWgsl } from './activation.js';
+
 export type BinaryOp = 'add' | 'sub' | 'mul' | 'div';
-export type UnaryOp = 'identity' | 'silu' | 'gelu' | 'gelu_tanh' | 'quick_gelu' | 'relu' | 'sigmoid' | 'tanh' | 'exp' | 'neg';
 
 const WG = 64;
 const PER_THREAD = 4;
-
-/** WGSL for `y = act(x)` on an f32 value. gelu uses an erf with |error| < 1.2e-7 (Numerical Recipes erfc). */
-export function activationWgsl(op: UnaryOp, x: string): string {
-  switch (op) {
-    case 'identity':
-      return x;
-    case 'silu':
-      return `(${x} / (1.0 + exp(-${x})))`;
-    case 'gelu':
-      return `(0.5 * ${x} * (1.0 + erf_f32(${x} * 0.70710678118654752)))`;
-    case 'gelu_tanh':
-      return `(0.5 * ${x} * (1.0 + tanh_f32(0.7978845608028654 * (${x} + 0.044715 * ${x} * ${x} * ${x}))))`;
-    case 'quick_gelu':
-      return `(${x} / (1.0 + exp(-1.702 * ${x})))`;
-    case 'relu':
-      return `max(${x}, 0.0)`;
-    case 'sigmoid':
-      return `(1.0 / (1.0 + exp(-${x})))`;
-    case 'tanh':
-      return `tanh_f32(${x})`;
-    case 'exp':
-      return `exp(${x})`;
-    case 'neg':
-      return `(-${x})`;
-  }
-}
-
-/** Accurate erf/tanh helpers for f32 (WGSL's built-in tanh overflows to NaN for large |x| on some drivers). */
-export const MATH_HELPERS = /* wgsl */ `
-fn erf_f32(x: f32) -> f32 {
-  let z = abs(x);
-  let t = 1.0 / (1.0 + 0.5 * z);
-  let r = t * exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 +
-      t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 +
-      t * (-0.82215223 + t * 0.17087277)))))))));
-  return select(r - 1.0, 1.0 - r, x >= 0.0);
-}
-fn tanh_f32(x: f32) -> f32 {
-  let z = clamp(x, -15.0, 15.0);
-  if (abs(z) < 0.02) { return z * (1.0 - z * z / 3.0); }
-  let e = exp(2.0 * z);
-  return (e - 1.0) / (e + 1.0);
-}
-`;
 
 function binaryExpr(op: BinaryOp, a: string, b: string): string {
   return { add: `${a} + ${b}`, sub: `${a} - ${b}`, mul: `${a} * ${b}`, div: `${a} / ${b}` }[op];
@@ -79,11 +38,11 @@ export function broadcastShape(a: Shape, b: Shape): number[] {
 }
 
 const binaryParams = defineParams({
-  n: 'u32',
-  s0: 'u32',
+  rows: 'u32',
+  inner: 'u32',
+  chunks: 'u32',
   s1: 'u32',
   s2: 'u32',
-  s3: 'u32',
   a0: 'u32',
   a1: 'u32',
   a2: 'u32',
@@ -105,34 +64,39 @@ export interface BinarySpec {
   beta?: number;
 }
 
+/** Contiguous output elements per invocation: index arithmetic (integer division is slow on lavapipe) is
+ * paid once per run, not per element. */
+const RUN = 8;
+
+/**
+ * The output is viewed as [s0, s1, s2, inner] (broadcast-collapsed); an invocation handles RUN consecutive
+ * elements of one row. Op and activation are compiled in: a uniform switch in this loop costs ~1.7× here,
+ * and these small kernels compile quickly.
+ */
 function binaryKernel(op: BinaryOp, act: UnaryOp, dtype: DType): string {
   const T = dtype;
   return `${enables(dtype)}${storage(0, 'a', T, 'read')}${storage(1, 'b', T, 'read')}${storage(2, 'y', T, 'read_write')}${binaryParams.declare(3)}
 ${MATH_HELPERS}
-fn offset(i: u32, s0: u32, s1: u32, s2: u32, s3: u32, t0: u32, t1: u32, t2: u32, t3: u32) -> u32 {
-  // i = ((i0*s1 + i1)*s2 + i2)*s3 + i3 over the collapsed output axes; t* are the input strides.
-  let i3 = i % s3; let r3 = i / s3;
-  let i2 = r3 % s2; let r2 = r3 / s2;
-  let i1 = r2 % s1; let i0 = r2 / s1;
-  return i0 * t0 + i1 * t1 + i2 * t2 + i3 * t3;
-}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let base = (${linearWorkgroup} * ${WG}u + lid) * ${PER_THREAD}u;
-  for (var k = 0u; k < ${PER_THREAD}u; k++) {
-    let i = base + k;
-    if (i >= p.n) { return; }
-    let x = p.alpha * f32(a[offset(i, p.s0, p.s1, p.s2, p.s3, p.a0, p.a1, p.a2, p.a3)]);
-    let z = p.beta * f32(b[offset(i, p.s0, p.s1, p.s2, p.s3, p.b0, p.b1, p.b2, p.b3)]);
+  let id = ${linearWorkgroup} * ${WG}u + lid;
+  let row = id / p.chunks;
+  if (row >= p.rows) { return; }
+  let j0 = (id - row * p.chunks) * ${RUN}u;
+  let i2 = row % p.s2; let r = row / p.s2;
+  let i1 = r % p.s1; let i0 = r / p.s1;
+  let aRow = i0 * p.a0 + i1 * p.a1 + i2 * p.a2;
+  let bRow = i0 * p.b0 + i1 * p.b1 + i2 * p.b2;
+  let yRow = row * p.inner;
+  let jEnd = min(j0 + ${RUN}u, p.inner);
+  for (var j = j0; j < jEnd; j++) {
+    let x = p.alpha * f32(a[aRow + j * p.a3]);
+    let z = p.beta * f32(b[bRow + j * p.b3]);
     let v = ${binaryExpr(op, 'x', 'z')};
-    y[i] = ${T}(${activationWgsl(act, 'v')});
+    y[yRow + j] = ${T}(${activationWgsl(act, 'v')});
   }
 }
 `;
-}
-
-function groupsFor(n: number): [number, number] {
-  return grid2d(Math.ceil(n / (WG * PER_THREAD)));
 }
 
 /** `act(alpha·a op beta·b)` with broadcasting. Output dtype is `a`'s. */
@@ -143,20 +107,22 @@ export function binary(gpu: Gpu, a: Tensor, b: Tensor, spec: BinarySpec): Tensor
   const n = numel(shape);
   if (n === 0) return y;
   const joint = jointCollapse(a.shape, b.shape, shape);
+  const [s0, s1, s2, inner] = joint.sizes as [number, number, number, number];
+  const [a0, a1, a2, a3] = joint.aStrides as [number, number, number, number];
+  const [b0, b1, b2, b3] = joint.bStrides as [number, number, number, number];
+  const rows = s0 * s1 * s2;
+  const chunks = Math.ceil(inner / RUN);
   const act = spec.activation ?? 'identity';
-  const [s0, s1, s2, s3] = joint.sizes;
-  const [a0, a1, a2, a3] = joint.aStrides;
-  const [b0, b1, b2, b3] = joint.bStrides;
   gpu.dispatch({
     key: `binary:${spec.op}:${act}:${a.dtype}`,
     code: () => binaryKernel(spec.op, act, a.dtype),
     bindings: [a, b, y],
     params: binaryParams.pack({
-      n,
-      s0,
+      rows,
+      inner,
+      chunks,
       s1,
       s2,
-      s3,
       a0,
       a1,
       a2,
@@ -167,8 +133,8 @@ export function binary(gpu: Gpu, a: Tensor, b: Tensor, spec: BinarySpec): Tensor
       b3,
       alpha: spec.alpha ?? 1,
       beta: spec.beta ?? 1,
-    } as Record<(typeof binaryParams.names)[number], number>),
-    workgroups: groupsFor(n),
+    }),
+    workgroups: grid2d(Math.ceil((rows * chunks) / WG)),
   });
   return y;
 }
@@ -222,19 +188,25 @@ export const axpby = (gpu: Gpu, alpha: number, a: Tensor, beta: number, b: Tenso
 
 const unaryParams = defineParams({ n: 'u32', scale: 'f32', shift: 'f32' });
 
-function unaryKernel(op: UnaryOp, dtype: DType): string {
-  const T = dtype;
+/**
+ * `act(x)·scale + shift`. When the element count is a multiple of 4 the tensors are bound as vec4 arrays
+ * (2.2× faster here than scalars: fewer bounds-checked loads); each invocation handles PER_THREAD items.
+ * The activation is compiled in: a uniform switch over activations made this kernel 1.75× slower.
+ */
+function unaryKernel(op: UnaryOp, dtype: DType, width: 1 | 4): string {
+  const T = width === 4 ? `vec4<${dtype}>` : dtype;
+  const F = width === 4 ? 'vec4f' : 'f32';
+  const apply =
+    width === 4 ? `vec4f(${['x', 'y', 'z', 'w'].map((c) => activationWgsl(op, `v.${c}`)).join(', ')})` : activationWgsl(op, 'v');
   return `${enables(dtype)}${storage(0, 'x', T, 'read')}${storage(1, 'y', T, 'read_write')}${unaryParams.declare(2)}
 ${MATH_HELPERS}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let base = (${linearWorkgroup} * ${WG}u + lid) * ${PER_THREAD}u;
-  for (var k = 0u; k < ${PER_THREAD}u; k++) {
-    let i = base + k;
-    if (i >= p.n) { return; }
-    let v = f32(x[i]);
-    let r = ${activationWgsl(op, 'v')};
-    y[i] = ${T}(r * p.scale + p.shift);
+  let end = min(base + ${PER_THREAD}u, p.n);
+  for (var i = base; i < end; i++) {
+    let v = ${F}(x[i]);
+    y[i] = ${T}(${apply} * p.scale + p.shift);
   }
 }
 `;
@@ -244,12 +216,14 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 export function unary(gpu: Gpu, x: Tensor, op: UnaryOp, scale = 1, shift = 0): Tensor {
   const y = gpu.empty(x.shape, x.dtype);
   if (x.numel === 0) return y;
+  const width = x.numel % 4 === 0 ? 4 : 1;
+  const n = x.numel / width;
   gpu.dispatch({
-    key: `unary:${op}:${x.dtype}`,
-    code: () => unaryKernel(op, x.dtype),
+    key: `unary:${op}:${x.dtype}:${width}`,
+    code: () => unaryKernel(op, x.dtype, width),
     bindings: [x, y],
-    params: unaryParams.pack({ n: x.numel, scale, shift }),
-    workgroups: groupsFor(x.numel),
+    params: unaryParams.pack({ n, scale, shift }),
+    workgroups: grid2d(Math.ceil(n / (WG * PER_THREAD))),
   });
   return y;
 }

@@ -11,27 +11,7 @@ import { ShapeError } from '../runtime/errors.js';
 import type { Gpu } from '../runtime/gpu.js';
 import type { BufferBinding } from '../runtime/recorder.js';
 import { type Tensor, shapeString } from '../runtime/tensor.js';
-import { MATH_HELPERS, type UnaryOp, activationWgsl } from './elementwise.js';
-
-/** Every activation an epilogue can apply, in the order of their uniform codes. */
-export const EPILOGUE_ACTIVATIONS: readonly UnaryOp[] = [
-  'identity',
-  'silu',
-  'gelu',
-  'gelu_tanh',
-  'quick_gelu',
-  'relu',
-  'sigmoid',
-  'tanh',
-  'exp',
-  'neg',
-];
-
-export function activationCode(op: UnaryOp | undefined): number {
-  const code = EPILOGUE_ACTIVATIONS.indexOf(op ?? 'identity');
-  if (code < 0) throw new ShapeError(`epilogue: unknown activation ${op}`);
-  return code;
-}
+import { type UnaryOp, activationCode } from './activation.js';
 
 /** Host-side description of an epilogue. */
 export interface Epilogue {
@@ -42,19 +22,6 @@ export interface Epilogue {
   residual?: Tensor;
   /** Multiplies the final value (diffusers' `1 / output_scale_factor`). Default 1. */
   scale?: number;
-}
-
-/** WGSL: `fn activate(code, x)` switching over `EPILOGUE_ACTIVATIONS` (needs MATH_HELPERS). */
-export function activateFnWgsl(): string {
-  const cases = EPILOGUE_ACTIVATIONS.map((op, i) => `    case ${i}u: { return ${activationWgsl(op, 'x')}; }`).join('\n');
-  return `${MATH_HELPERS}
-fn activate(code: u32, x: f32) -> f32 {
-  switch code {
-${cases}
-    default: { return x; }
-  }
-}
-`;
 }
 
 /** Uniform fields an epilogue reads; kernels add them to their params layout. */

@@ -19,16 +19,8 @@ import { type Tensor, numel, shapeString } from '../runtime/tensor.js';
 import { defineParams, enables, storage } from '../runtime/wgsl.js';
 import type { Cost } from './cost.js';
 import type { UnaryOp } from './elementwise.js';
-import {
-  type Epilogue,
-  EPILOGUE_PARAMS,
-  activateFnWgsl,
-  checkEpilogue,
-  dummyBinding,
-  epilogueParams,
-  epilogueWgsl,
-  stageAndStore,
-} from './epilogue.js';
+import { activateFnWgsl } from './activation.js';
+import { type Epilogue, EPILOGUE_PARAMS, checkEpilogue, dummyBinding, epilogueParams, epilogueWgsl, stageAndStore } from './epilogue.js';
 
 export interface MatmulSpec {
   /** A is stored as [..., K, M]. */

@@ -1,7 +1,7 @@
 import { fc, test } from '@fast-check/vitest';
 import { describe, expect } from 'vitest';
 import type { UnaryOp } from '../../src/kernels/elementwise.js';
-import { EPILOGUE_ACTIVATIONS } from '../../src/kernels/epilogue.js';
+import { ACTIVATIONS } from '../../src/kernels/activation.js';
 import { matmul, matmulPath } from '../../src/kernels/matmul.js';
 import { matmulRef } from '../../src/kernels/reference/matmul.js';
 import { type DType, roundToF16 } from '../../src/runtime/dtype.js';
@@ -124,7 +124,7 @@ describe('matmul', () => {
   // bias, residual and an output scale, on both paths: the epilogue is uniform-driven, one pipeline for all.
   test.prop(
     [
-      fc.constantFrom(...EPILOGUE_ACTIVATIONS.filter((op) => op !== 'exp')),
+      fc.constantFrom(...ACTIVATIONS.filter((op) => op !== 'exp')),
       fc.constantFrom<DType>('f32', 'f16'),
       fc.boolean(),
       fc.boolean(),
