@@ -78,7 +78,8 @@ export class Tensor {
         `cannot reshape ${shapeString(this.shape)} (${this.numel} elements) to ${shapeString(shape)} (${n})`,
       );
     }
-    return new TensorView(this, shape);
+    // A view of a view shares the root's storage directly, so scopes that keep a view keep the storage.
+    return new TensorView(this instanceof TensorView ? this.base : this, shape);
   }
 
   /** Returns the storage to the pool. Idempotent. */

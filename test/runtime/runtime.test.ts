@@ -46,6 +46,18 @@ describe('runtime', () => {
     expect(() => y.buffer).toThrow(/after release/);
   });
 
+  it('a scope keeps the storage of a reshape of a reshape it returns', async () => {
+    const gpu = await getGpu();
+    const y = gpu.scope(() =>
+      unary(gpu, gpu.upload([1, 2, 3, 4, 5, 6], [6]), 'identity')
+        .reshape([2, 3])
+        .reshape([3, 2, 1]),
+    );
+    expect(y.shape).toEqual([3, 2, 1]);
+    expect(Array.from(await gpu.read(y))).toEqual([1, 2, 3, 4, 5, 6]);
+    y.release();
+  });
+
   it('batches many dispatches into few submits', async () => {
     const gpu = await getGpu();
     const x = gpu.zeros([64]);
