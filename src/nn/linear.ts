@@ -14,8 +14,12 @@ export class Linear {
     readonly inFeatures: number,
     readonly outFeatures: number,
     withBias = true,
+    /** The weight's shape in the checkpoint when it is not [out, in]: a 1×1 conv's [out, in, 1, 1] (same data). */
+    storedShape?: readonly number[],
   ) {
-    this.weight = scope.tensor('weight', [outFeatures, inFeatures]);
+    this.weight = storedShape
+      ? scope.tensor('weight', storedShape, [outFeatures, inFeatures])
+      : scope.tensor('weight', [outFeatures, inFeatures]);
     this.bias = withBias ? scope.tensor('bias', [outFeatures]) : null;
   }
 

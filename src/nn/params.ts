@@ -10,7 +10,7 @@
 import type { DType } from '../runtime/dtype.js';
 import { CheckpointError, MedgpuError } from '../runtime/errors.js';
 import type { Gpu } from '../runtime/gpu.js';
-import { type Tensor, numel } from '../runtime/tensor.js';
+import { Tensor, numel } from '../runtime/tensor.js';
 
 /** What loading needs of a weight file (src/io's `WeightSource` satisfies it). */
 export interface WeightReader {
@@ -164,4 +164,14 @@ export function checkKeys(
     `${src.path} does not match the model's config:${list('missing', missing)}${list('mis-shaped', misShaped)}${list('unexpected', unexpected)}\n` +
       'Check that the weights belong to this model and config (and the right component folder).',
   );
+}
+
+/** Frees the GPU memory of every loaded param: tensors, and values that hold one (e.g. re-laid conv weights). */
+export function releaseParams(registry: readonly Param<unknown>[]): void {
+  for (const p of registry) {
+    if (!p.isLoaded) continue;
+    const v = p.value;
+    if (v instanceof Tensor) v.release();
+    else if (v && typeof v === 'object' && 'tensor' in v && v.tensor instanceof Tensor) v.tensor.release();
+  }
 }
