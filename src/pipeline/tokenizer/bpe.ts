@@ -28,11 +28,16 @@ export class Bpe {
   private readonly ranks = new Map<string, number>();
   private readonly cache = new Map<string, string[]>();
 
-  /** `merges`: "a b" lines in rank order (header line already removed). */
-  constructor(merges: readonly string[]) {
+  /**
+   * `merges`: "a b" lines in rank order (header line already removed). `verbatim` tokens map to themselves
+   * (transformers seeds its BPE cache with the special tokens, so a literal "<|endoftext|>" stays whole).
+   */
+  constructor(merges: readonly string[], verbatim: readonly string[] = []) {
     merges.forEach((m, i) => {
-      this.ranks.set(m, i);
+      // transformers splits each line on whitespace: normalise to one space.
+      this.ranks.set(m.trim().split(/\s+/).join(' '), i);
     });
+    for (const t of verbatim) this.cache.set(t, [t]);
   }
 
   /** Splits one byte-encoded pre-token into BPE tokens (the last one carries `</w>`). */
