@@ -6,3 +6,5 @@ export type { MemoryStats } from './runtime/buffer-pool.js';
 export * from './runtime/errors.js';
 export * as ops from './kernels/index.js';
 export { TorchGenerator } from './pipeline/rng.js';
+export * from './pipeline/tokenizer/index.js';
+export * from './pipeline/schedulers/index.js';
