@@ -163,7 +163,11 @@ export class PNDMScheduler<T> extends Scheduler<T> {
         .plus(at(3), 37 / 24)
         .plus(at(4), -9 / 24);
     }
-    const prev = this.prevSample(S, timestep, prevT, mo).materialize(this.ops);
+    // As diffusers: the multistep combination of model outputs first, then the update of the sample (one
+    // combined pass would round every history term at the sample's magnitude).
+    const combined = e.length > 1 || this.counter === 1 ? mo.materialize(this.ops) : null;
+    const prev = this.prevSample(S, timestep, prevT, combined ? Combo.of([1, combined]) : mo).materialize(this.ops);
+    if (combined) this.ops.drop(combined);
     if (releaseCurSample) {
       this.ops.drop(this.curSample as T);
       this.curSample = null;
