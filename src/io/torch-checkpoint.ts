@@ -67,7 +67,7 @@ const ALLOWED = new Set<string>([
 ]);
 
 /** A tensor view may only exceed its storage's element count through zero strides (expand); cap what that makes. */
-const MAX_EXPANDED_BYTES = 256 << 20;
+const MAX_EXPANDED_BYTES = 64 << 20;
 
 /** A storage: `numel` elements of `dtype`; `readRange` fetches bytes of it on demand. */
 export interface TorchStorage {
@@ -258,7 +258,7 @@ async function openZip(source: ByteSource): Promise<TorchCheckpoint> {
 
 const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
 /** The legacy format's pickles come first; they are read in growing pieces from this size. */
-const LEGACY_FIRST_READ = 1 << 20;
+const LEGACY_FIRST_READ = 1 << 16;
 
 interface LegacyStorage extends TorchStorage {
   /** Absolute offset of the storage's data, known once the storage list has been walked. */
