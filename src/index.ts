@@ -8,3 +8,6 @@ export * as ops from './kernels/index.js';
 export { TorchGenerator } from './pipeline/rng.js';
 export * from './pipeline/tokenizer/index.js';
 export * from './pipeline/schedulers/index.js';
+export * from './pipeline/medvae/index.js';
+export { CLIPTextModel, type CLIPTextOutput, type CLIPTextForwardOptions } from './nn/clip/text-model.js';
+export * from './pipeline/diffusion/index.js';
