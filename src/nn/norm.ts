@@ -1,0 +1,48 @@
+/** `torch.nn.GroupNorm` (channels-last, optional fused SiLU) and `torch.nn.LayerNorm` over the last axis. */
+import { groupNorm, layerNorm } from '../kernels/norm.js';
+import type { Gpu } from '../runtime/gpu.js';
+import type { Tensor } from '../runtime/tensor.js';
+import type { Param, ParamScope } from './params.js';
+
+export class GroupNorm {
+  readonly weight: Param;
+  readonly bias: Param;
+
+  constructor(
+    scope: ParamScope,
+    readonly channels: number,
+    readonly groups: number,
+    readonly eps: number,
+  ) {
+    this.weight = scope.tensor('weight', [channels]);
+    this.bias = scope.tensor('bias', [channels]);
+  }
+
+  /** x [N, ..., C] → same shape; `silu` fuses the activation that follows most norms in diffusers. */
+  forward(gpu: Gpu, x: Tensor, opts: { silu?: boolean } = {}): Tensor {
+    return groupNorm(
+      gpu,
+      x,
+      { weight: this.weight.value, bias: this.bias.value },
+      { groups: this.groups, eps: this.eps, activation: opts.silu ? 'silu' : undefined },
+    );
+  }
+}
+
+export class LayerNorm {
+  readonly weight: Param;
+  readonly bias: Param;
+
+  constructor(
+    scope: ParamScope,
+    readonly dim: number,
+    readonly eps: number,
+  ) {
+    this.weight = scope.tensor('weight', [dim]);
+    this.bias = scope.tensor('bias', [dim]);
+  }
+
+  forward(gpu: Gpu, x: Tensor): Tensor {
+    return layerNorm(gpu, x, { weight: this.weight.value, bias: this.bias.value }, { eps: this.eps });
+  }
+}

@@ -1,0 +1,194 @@
+/**
+ * diffusers `AutoencoderKL` (the Stable Diffusion VAE), built from its `config.json` with strict loading of
+ * the upstream weight names, on channels-last tensors:
+ *   encode: moments = quant_conv(Encoder(image)); mean, logvar = split(moments); logvar clamped to
+ *           [-30, 20]; std = exp(logvar/2); sample = mean + std·noise (noise given by the caller)
+ *   decode: image = Decoder(post_quant_conv(latents)), optionally tile by tile (tiled-decode.ts)
+ * The pipelines scale latents by `scalingFactor` (encode: ×, decode: ÷) themselves, as diffusers does.
+ */
+import { cast } from '../../kernels/cast.js';
+import { diagonalGaussian } from '../../kernels/diagonal-gaussian.js';
+import type { DType } from '../../runtime/dtype.js';
+import { CheckpointError, MedgpuError, ShapeError } from '../../runtime/errors.js';
+import type { Gpu } from '../../runtime/gpu.js';
+import { type Tensor, shapeString } from '../../runtime/tensor.js';
+import type { ConfigObject } from '../config.js';
+import { Conv } from '../conv.js';
+import { type LoadOptions, type Param, ParamScope, type WeightReader, loadParams, releaseParams } from '../params.js';
+import { type FileTreeLike, readComponent } from '../pretrained.js';
+import { Decoder, Encoder } from './coders.js';
+import { type AutoencoderKLConfig, parseAutoencoderKLConfig } from './config.js';
+import { type TileOptions, tiledDecode, tilePlan } from './tiled-decode.js';
+
+export type AttentionNames = 'diffusers' | 'legacy';
+
+export interface LatentDistribution {
+  mean: Tensor;
+  /** Clamped to [-30, 20]. */
+  logvar: Tensor;
+  std: Tensor;
+  /** mean + std·noise, when noise was given. */
+  sample?: Tensor;
+}
+
+export interface VaePretrainedOptions extends LoadOptions {
+  variant?: string;
+}
+
+export interface DecodeOptions {
+  /** Decode tile by tile (diffusers `enable_tiling`) when the latent is larger than one tile. */
+  tiling?: boolean | TileOptions;
+  /** dtype of the image (default: the latents'). */
+  outputDtype?: DType;
+}
+
+const LEGACY_KEY = /\.attentions\.0\.(query|key|value|proj_attn)\.weight$/;
+
+export class AutoencoderKL {
+  readonly params: Param<unknown>[] = [];
+  readonly encoder: Encoder;
+  readonly decoder: Decoder;
+  readonly quantConv: Conv | null;
+  readonly postQuantConv: Conv | null;
+  private loadedDtype: DType | null = null;
+
+  constructor(
+    readonly config: AutoencoderKLConfig,
+    /** Which key names the mid-block attentions use in the weight file (see `attentionNamesOf`). */
+    readonly attentionNames: AttentionNames = 'diffusers',
+  ) {
+    const root = new ParamScope(this.params);
+    const L = config.latentChannels;
+    this.encoder = new Encoder(root.child('encoder'), config, attentionNames);
+    this.decoder = new Decoder(root.child('decoder'), config, attentionNames);
+    this.quantConv = config.useQuantConv ? new Conv(root.child('quant_conv'), 2 * L, 2 * L, { dims: 2, kernel: 1 }) : null;
+    this.postQuantConv = config.usePostQuantConv ? new Conv(root.child('post_quant_conv'), L, L, { dims: 2, kernel: 1 }) : null;
+  }
+
+  /** Whether a weight file uses the pre-0.14 attention names query/key/value/proj_attn. */
+  static attentionNamesOf(weights: Pick<WeightReader, 'keys'>): AttentionNames {
+    return weights.keys().some((k) => LEGACY_KEY.test(k)) ? 'legacy' : 'diffusers';
+  }
+
+  static fromConfig(raw: ConfigObject, source?: string, attentionNames: AttentionNames = 'diffusers'): AutoencoderKL {
+    return new AutoencoderKL(parseAutoencoderKLConfig(raw, source), attentionNames);
+  }
+
+  /** Builds the model for a parsed config and a weight source (any layout, e.g. in a browser) and loads it. */
+  static async fromWeights(
+    gpu: Gpu,
+    raw: ConfigObject,
+    weights: WeightReader,
+    opts: LoadOptions & { source?: string } = {},
+  ): Promise<AutoencoderKL> {
+    return AutoencoderKL.fromConfig(raw, opts.source, AutoencoderKL.attentionNamesOf(weights)).load(gpu, weights, opts);
+  }
+
+  /** Reads `config.json` and the weights of a component folder (a path in Node, or a `FileTree`). */
+  static async fromPretrained(gpu: Gpu, dir: string | FileTreeLike, opts: VaePretrainedOptions = {}): Promise<AutoencoderKL> {
+    const { config, source, weights } = await readComponent(dir, opts.variant);
+    try {
+      return await AutoencoderKL.fromWeights(gpu, config, weights, { ...opts, source });
+    } finally {
+      await weights.close();
+    }
+  }
+
+  /** Strictly checks `weights` against the config, then uploads them in `opts.dtype`. */
+  async load(gpu: Gpu, weights: WeightReader, opts: LoadOptions = {}): Promise<this> {
+    const names = AutoencoderKL.attentionNamesOf(weights);
+    if (this.config.midBlockAddAttention && names !== this.attentionNames) {
+      throw new CheckpointError(
+        'CHECKPOINT_KEYS',
+        `${weights.path} names the VAE attention weights the ${names} way (${names === 'legacy' ? 'query/key/value/proj_attn' : 'to_q/to_k/to_v/to_out.0'}) but the model was built for ${this.attentionNames} names; build it with AutoencoderKL.fromWeights or fromPretrained, which detect this`,
+      );
+    }
+    await loadParams(gpu, this.params, weights, opts);
+    this.loadedDtype = opts.dtype ?? 'f32';
+    return this;
+  }
+
+  /** Frees the weights' GPU memory; the model cannot be used afterwards. */
+  release(): void {
+    releaseParams(this.params);
+    this.loadedDtype = null;
+  }
+
+  get dtype(): DType {
+    if (!this.loadedDtype) throw new MedgpuError('BAD_ARGUMENT', 'AutoencoderKL: load the weights before using the model');
+    return this.loadedDtype;
+  }
+
+  /** Image pixels per latent pixel (8 for SD). */
+  get downscaleFactor(): number {
+    return 2 ** (this.config.blockOutChannels.length - 1);
+  }
+
+  get scalingFactor(): number {
+    return this.config.scalingFactor;
+  }
+
+  /**
+   * The posterior of `image` [B, H, W, in_channels] (channels-last, values in [-1, 1], H and W multiples of
+   * the downscale factor), and a sample when `noise` [B, H/f, W/f, latent_channels] is given. Outputs have
+   * the image's dtype.
+   */
+  encode(gpu: Gpu, image: Tensor, opts: { noise?: Tensor } = {}): LatentDistribution {
+    const cfg = this.config;
+    const f = this.downscaleFactor;
+    if (image.rank !== 4 || image.dim(3) !== cfg.inChannels) {
+      throw new ShapeError(
+        `AutoencoderKL.encode: image must be channels-last [B, H, W, ${cfg.inChannels}], got ${shapeString(image.shape)}`,
+      );
+    }
+    const latentShape = [image.dim(0), Math.ceil(image.dim(1) / f), Math.ceil(image.dim(2) / f), cfg.latentChannels];
+    if (opts.noise && shapeString(opts.noise.shape) !== shapeString(latentShape)) {
+      throw new ShapeError(`AutoencoderKL.encode: noise ${shapeString(opts.noise.shape)} must be ${shapeString(latentShape)}`);
+    }
+    const dtype = this.dtype;
+    const out = image.dtype;
+    return gpu.scope(() => {
+      const x = image.dtype === dtype ? image : cast(gpu, image, dtype);
+      const h = this.encoder.forward(gpu, x);
+      const moments = this.quantConv ? this.quantConv.forward(gpu, h) : h;
+      const read = (what: 'mean' | 'logvar' | 'std') => {
+        const t = diagonalGaussian(gpu, moments, what);
+        return t.dtype === out ? t : cast(gpu, t, out);
+      };
+      const result: LatentDistribution = { mean: read('mean'), logvar: read('logvar'), std: read('std') };
+      if (opts.noise) {
+        const noise = opts.noise.dtype === dtype ? opts.noise : cast(gpu, opts.noise, dtype);
+        const s = diagonalGaussian(gpu, moments, 'sample', noise);
+        result.sample = s.dtype === out ? s : cast(gpu, s, out);
+      }
+      return result;
+    });
+  }
+
+  /** latents [B, h, w, latent_channels] → image [B, h·f, w·f, out_channels] (values around [-1, 1]). */
+  decode(gpu: Gpu, latents: Tensor, opts: DecodeOptions = {}): Tensor {
+    const cfg = this.config;
+    if (latents.rank !== 4 || latents.dim(3) !== cfg.latentChannels) {
+      throw new ShapeError(
+        `AutoencoderKL.decode: latents must be channels-last [B, h, w, ${cfg.latentChannels}], got ${shapeString(latents.shape)}`,
+      );
+    }
+    const dtype = this.dtype;
+    const outDtype = opts.outputDtype ?? latents.dtype;
+    return gpu.scope(() => {
+      const z = latents.dtype === dtype ? latents : cast(gpu, latents, dtype);
+      const decodeTile = (t: Tensor) => {
+        const p = this.postQuantConv ? this.postQuantConv.forward(gpu, t) : t;
+        return this.decoder.forward(gpu, p);
+      };
+      const tiling = opts.tiling === true ? {} : opts.tiling || null;
+      let image: Tensor;
+      if (tiling) {
+        const plan = tilePlan(tiling.tileSampleSize ?? cfg.sampleSize, this.downscaleFactor, tiling.overlapFactor ?? 0.25);
+        const big = z.dim(1) > plan.tileLatent || z.dim(2) > plan.tileLatent;
+        image = big ? tiledDecode(gpu, z, plan, decodeTile) : decodeTile(z);
+      } else image = decodeTile(z);
+      return image.dtype === outDtype ? image : cast(gpu, image, outDtype);
+    });
+  }
+}
