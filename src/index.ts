@@ -17,3 +17,5 @@ export { AutoencoderKL, type LatentDistribution, type DecodeOptions, type Attent
 export { parseAutoencoderKLConfig, type AutoencoderKLConfig } from './nn/vae/config.js';
 export type { TileOptions } from './nn/vae/tiled-decode.js';
 export type { Timesteps } from './nn/timestep.js';
+export * from './verify/index.js';
+export * from './io/index.js';
