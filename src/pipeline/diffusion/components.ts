@@ -12,7 +12,7 @@ import type { DType } from '../../runtime/dtype.js';
 import { ConfigError, MedgpuError } from '../../runtime/errors.js';
 import type { Gpu } from '../../runtime/gpu.js';
 import type { SchedulerConfig } from '../schedulers/config.js';
-import { ClipTokenizer } from '../tokenizer/clip-tokenizer.js';
+import { ClipTokenizer, type ClipTokenizerOptions } from '../tokenizer/clip-tokenizer.js';
 
 export interface PipelineLoadOptions {
   /** Storage dtype of weights and activations: 'f32' (default) or 'f16' (needs the adapter's shader-f16). */
@@ -53,20 +53,23 @@ export function subTree(tree: FileTree, dir: string): FileTree {
 }
 
 /** The CLIP tokenizer of a `tokenizer/` folder (vocab.json, merges.txt, tokenizer_config.json, special_tokens_map.json). */
-export async function loadTokenizer(tree: FileTree): Promise<ClipTokenizer> {
+export async function loadTokenizer(tree: FileTree, options: ClipTokenizerOptions = {}): Promise<ClipTokenizer> {
   for (const f of ['vocab.json', 'merges.txt']) {
     if ((await tree.kind(f)) !== 'file') {
       throw new ConfigError('BAD_CONFIG', `${tree.display('')}: no ${f}; a CLIP tokenizer folder needs vocab.json and merges.txt`);
     }
   }
   const optional = async (f: string) => ((await tree.kind(f)) === 'file' ? await readJsonConfig(tree, f) : undefined);
-  return new ClipTokenizer({
-    vocab: parseJsonLenient(await tree.readText('vocab.json'), tree.display('vocab.json')) as Record<string, number>,
-    merges: await tree.readText('merges.txt'),
-    tokenizerConfig: await optional('tokenizer_config.json'),
-    specialTokensMap: await optional('special_tokens_map.json'),
-    source: tree.display(''),
-  });
+  return new ClipTokenizer(
+    {
+      vocab: parseJsonLenient(await tree.readText('vocab.json'), tree.display('vocab.json')) as Record<string, number>,
+      merges: await tree.readText('merges.txt'),
+      tokenizerConfig: await optional('tokenizer_config.json'),
+      specialTokensMap: await optional('special_tokens_map.json'),
+      source: tree.display(''),
+    },
+    options,
+  );
 }
 
 const SD_CLASSES = ['StableDiffusionPipeline', 'StableDiffusionImg2ImgPipeline', 'StableDiffusionInpaintPipeline'];

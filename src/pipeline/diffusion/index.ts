@@ -15,3 +15,4 @@ export type {
 export { type NoiseSource, randomSeed, recordedNoise, seededNoise } from './noise.js';
 export { type GenerationMetadata, imageInput, latin1Text, metadataText, toRgb8 } from './image.js';
 export { nchwToNhwc, nhwcToNchw } from './layout.js';
+export { assertCanWrite, imageFileNames, promptSlug, readImageInput, saveImages, type SaveOptions } from './files.js';
