@@ -3,7 +3,9 @@ import { Command } from 'commander';
 import { createGpu } from '../runtime/gpu.js';
 import { MedgpuError } from '../runtime/errors.js';
 import { runDemo } from './demo.js';
+import { registerGenerate } from './generate.js';
 import { formatInfo } from './info.js';
+import { registerVerify } from './verify.js';
 
 const program = new Command();
 program.name('medgpu').description('WebGPU engine for medical generative imaging: Stable Diffusion / RoentGen and MedVAE').version('0.1.0');
@@ -42,6 +44,9 @@ bench
     await runKernelBench(gpu, { json: Boolean(opts.json), filter: opts.filter, reps: Number(opts.reps) });
     gpu.destroy();
   });
+
+registerGenerate(program);
+registerVerify(program);
 
 try {
   await program.parseAsync(process.argv);
