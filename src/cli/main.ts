@@ -5,6 +5,7 @@ import { MedgpuError } from '../runtime/errors.js';
 import { runDemo } from './demo.js';
 import { registerGenerate } from './generate.js';
 import { formatInfo } from './info.js';
+import { registerInspect } from './inspect.js';
 import { registerVerify } from './verify.js';
 
 const program = new Command();
@@ -47,6 +48,8 @@ bench
 
 registerGenerate(program);
 registerVerify(program);
+
+registerInspect(program);
 
 try {
   await program.parseAsync(process.argv);
