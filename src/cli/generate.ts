@@ -107,17 +107,6 @@ class StepBar {
 
 export async function runGenerate(o: GenerateCliOptions): Promise<void> {
   const log = o.json ? (s: string) => console.error(s) : (s: string) => console.log(s);
-  let model = o.model;
-  if (!model) {
-    model = bundledModel() ?? undefined;
-    if (!model)
-      throw new MedgpuError(
-        'BAD_ARGUMENT',
-        'no --model given and the bundled demo pipeline is not installed; pass --model <diffusers pipeline folder>',
-      );
-    log(`No --model given: using the bundled tiny random-weight pipeline (${model}).`);
-    log('Its weights are random, so the output is noise, not an image of anything: this run only shows that the engine works here.');
-  }
   if (o.dtype !== 'f32' && o.dtype !== 'f16') throw new MedgpuError('BAD_ARGUMENT', `--dtype must be f32 or f16, got ${o.dtype}`);
   if (o.initImage && (o.width || o.height)) {
     throw new MedgpuError('BAD_ARGUMENT', '--width/--height cannot be used with --init-image: the output has the init image size');
@@ -132,6 +121,17 @@ export async function runGenerate(o: GenerateCliOptions): Promise<void> {
     numImagesPerPrompt: int(o.numImages, '--num-images', 1),
     clipSkip: int(o.clipSkip, '--clip-skip', 0),
   };
+  let model = o.model;
+  if (!model) {
+    model = bundledModel() ?? undefined;
+    if (!model)
+      throw new MedgpuError(
+        'BAD_ARGUMENT',
+        'no --model given and the bundled demo pipeline is not installed; pass --model <diffusers pipeline folder>',
+      );
+    log(`No --model given: using the bundled tiny random-weight pipeline (${model}).`);
+    log('Its weights are random, so the output is noise, not an image of anything: this run only shows that the engine works here.');
+  }
   const strength = o.initImage ? num(o.strength, '--strength') : undefined;
   // The file names are known before generating, so an existing file stops the run before any work.
   const names = imageFileNames(o.prompt, common.seed, common.numImagesPerPrompt ?? 1);
