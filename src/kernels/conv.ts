@@ -3,28 +3,40 @@
  * output channels are columns, and K = taps × Cin is walked tap by tap without ever building im2col.
  * `out = (conv(x) + bias + residual) * scale` (the diffusers ResnetBlock epilogue with 1/output_scale_factor).
  *
- * Weights are re-laid once at load by `prepareConvWeight` from PyTorch's [Cout, Cin, (kd,) kh, kw] to
- * [taps][CinPad][CoutPad] (zero padded: Cin to a multiple of 8, Cout to a multiple of 64) so each k-step
- * reads one contiguous, unguarded row of output channels as vec4s.
+ * Usage: `const w = prepareConvWeight(gpu, hostWeight, [Cout, Cin, kh, kw])` once per layer at load, then
+ * `conv(gpu, x, w, { bias, residual }, { stride, padding, scale })` per forward.
  *
- * Two kernels (see ../shared/notes/lavapipe.md for why this shape wins on lavapipe):
- * - subgroup: one 8-lane subgroup per workgroup owns ROWS output pixels × 32·CV channels; each lane loads
- *   one input channel of every row per 8-channel chunk and the others get it by `subgroupBroadcast`, so
- *   accumulators stay in registers and each weight row is loaded once per lane as vec4.
- * - portable: no subgroups; each invocation owns 4 pixels × 4 channels and loads its own inputs.
- * Inputs/outputs larger than the binding limit are split into ranges of output lines bound with offsets.
+ * Weights are re-laid once by `prepareConvWeight` from PyTorch's [Cout, Cin, (kd,) kh, kw] to
+ * [taps][cinPad][coutPad] (Cin zero-padded to a multiple of 8, Cout to a multiple of 4), so every k-step
+ * reads a contiguous row of output channels as vec4s. When Cin % 8 == 0 and Cout % 4 == 0 (every real layer
+ * but the first and last) a 1×1 weight is exactly the [Cin, Cout] matrix of `x · W`.
+ *
+ * Two kernels, both compiled once per dtype (kernel size, stride, padding, bias and residual are uniforms):
+ * - subgroup (8-lane subgroups, as lavapipe has): one subgroup owns ROWS output pixels × 32 channels, each
+ *   lane a vec4 of channels for every pixel. Per chunk of 8 input channels each lane loads one channel of
+ *   every pixel and the others get it by `subgroupBroadcast`; the 8 products per pixel are summed as SSA
+ *   values and added to the accumulator once per chunk. On lavapipe a loop-carried `acc +=` costs a mask
+ *   blend and every storage load is a per-lane scalar load with a branch (../shared/notes/lavapipe.md),
+ *   so the kernel keeps both to one per chunk and pixel.
+ * - portable (any adapter): 64 invocations, each 4 pixels × 4 channels, loading its own inputs.
+ * Inputs/outputs larger than the binding limit are split into runs of output lines bound at offsets.
  */
-import type { DType } from '../runtime/dtype.js';
+import { type DType, bytesPerElement, fromF16Array } from '../runtime/dtype.js';
 import { LimitError, MedgpuError, ShapeError } from '../runtime/errors.js';
 import type { Gpu } from '../runtime/gpu.js';
+import type { BufferBinding } from '../runtime/recorder.js';
 import { type Tensor, shapeString } from '../runtime/tensor.js';
 import { defineParams, enables, grid2d, linearWorkgroup, storage } from '../runtime/wgsl.js';
 import type { Cost } from './cost.js';
+import { slice } from './layout.js';
+import { pad as padTensor } from './resample.js';
 
-/** Cin is padded to this (the subgroup kernel's k-chunk: one input channel per lane). */
+/** Cin is padded to this: the subgroup kernel's k-chunk (one input channel per lane). */
 const CIN_ALIGN = 8;
-/** Cout is padded to this (the widest column tile: 8 lanes × vec4 × 2). */
-const COUT_ALIGN = 64;
+/** Cout is padded to this: one vec4 of output channels. */
+const COUT_ALIGN = 4;
+/** Output channels per workgroup (8 lanes or 8 invocations × vec4). */
+const COLS_PER_WG = 32;
 
 /** A conv weight re-laid for the kernels: [taps][cinPad][coutPad] in `dtype`. */
 export interface ConvWeight {
@@ -40,12 +52,13 @@ export interface ConvWeight {
 const roundUp = (x: number, m: number) => Math.ceil(x / m) * m;
 
 /**
- * Re-lays a PyTorch conv weight ([Cout, Cin, kh, kw] or [Cout, Cin, kd, kh, kw], row-major host f32) into
- * the kernels' layout and uploads it. Done once at load; the host copy can be dropped afterwards.
+ * Re-lays a PyTorch conv weight ([Cout, Cin, kh, kw] or [Cout, Cin, kd, kh, kw], row-major) into the
+ * kernels' layout and uploads it. `host` is f32 values or raw f16 bits (Uint16Array, e.g. straight from an
+ * F16 safetensors file). Done once at load; the host copy can be dropped afterwards.
  */
 export function prepareConvWeight(
   gpu: Gpu,
-  host: Float32Array,
+  host: Float32Array | Uint16Array,
   torchShape: readonly number[],
   dtype: DType = 'f32',
   label = 'conv weight',
@@ -53,25 +66,28 @@ export function prepareConvWeight(
   if (torchShape.length !== 4 && torchShape.length !== 5) {
     throw new ShapeError(`${label}: conv weight shape ${shapeString(torchShape)} must be [Cout, Cin, kh, kw] or [Cout, Cin, kd, kh, kw]`);
   }
-  const [cout, cin, ...kernel] = torchShape as number[];
+  const [cout, cin, ...kernel] = torchShape as [number, number, ...number[]];
+  if (![cout, cin, ...kernel].every((d) => Number.isInteger(d) && d >= 1)) {
+    throw new ShapeError(`${label}: conv weight shape ${shapeString(torchShape)} has a zero or invalid extent`);
+  }
   const taps = kernel.reduce((a, b) => a * b, 1);
-  const n = (cout as number) * (cin as number) * taps;
+  const n = cout * cin * taps;
   if (host.length !== n) {
     throw new ShapeError(`${label}: ${host.length} values for conv weight shape ${shapeString(torchShape)} (${n})`);
   }
-  const co = cout as number;
-  const ci = cin as number;
-  const cinPad = roundUp(ci, CIN_ALIGN);
-  const coutPad = roundUp(co, COUT_ALIGN);
-  const out = new Float32Array(taps * cinPad * coutPad);
-  for (let o = 0; o < co; o++) {
-    for (let i = 0; i < ci; i++) {
-      const src = (o * ci + i) * taps;
-      for (let t = 0; t < taps; t++) out[(t * cinPad + i) * coutPad + o] = host[src + t] as number;
+  const cinPad = roundUp(cin, CIN_ALIGN);
+  const coutPad = roundUp(cout, COUT_ALIGN);
+  // f16 bits can be moved as they are when the upload is f16; otherwise decode them first.
+  const src = host instanceof Uint16Array && dtype === 'f32' ? fromF16Array(host) : host;
+  const out = src instanceof Uint16Array ? new Uint16Array(taps * cinPad * coutPad) : new Float32Array(taps * cinPad * coutPad);
+  for (let o = 0; o < cout; o++) {
+    for (let i = 0; i < cin; i++) {
+      const from = (o * cin + i) * taps;
+      for (let t = 0; t < taps; t++) out[(t * cinPad + i) * coutPad + o] = src[from + t] as number;
     }
   }
   const tensor = gpu.upload(out, [taps, cinPad, coutPad], dtype, label);
-  return { tensor, cout: co, cin: ci, kernel, cinPad, coutPad };
+  return { tensor, cout, cin, kernel, cinPad, coutPad };
 }
 
 export interface ConvSpec {
@@ -79,20 +95,21 @@ export interface ConvSpec {
   stride?: number | readonly number[];
   /**
    * Zero padding per spatial axis: a number (symmetric, all axes) or [before, after] per axis, e.g.
-   * [[0, 1], [0, 1]] for the SD VAE downsampler. Default 0.
+   * [[0, 1], [0, 1]] for the SD VAE downsampler (fused: no separate pad pass). Default 0.
    */
   padding?: number | readonly (readonly [number, number])[];
   /** Multiplies the result after bias and residual (1/output_scale_factor). Default 1. */
   scale?: number;
-  /** Kernel choice; 'auto' uses subgroups where the adapter has 8-wide (or wider) subgroups. */
+  /** Kernel choice; 'auto' uses the subgroup kernel where the adapter runs 8-lane subgroups. */
   impl?: 'auto' | 'subgroup' | 'portable';
-  /** Subgroup kernel tile (for tuning): output pixels per subgroup and vec4 column groups per lane (1 or 2). */
-  tile?: { rows: number; cv: 1 | 2; unroll?: number };
+  /** Output pixels per subgroup in the subgroup kernel (tuning; each value is its own pipeline). Default 16. */
+  rows?: number;
   /** Binding-size limit to split against (default and cap: the device's maxStorageBufferBindingSize). */
   maxBindingBytes?: number;
 }
 
 export interface ConvInputs {
+  /** [Cout], added to every pixel. */
   bias?: Tensor;
   /** Added before scaling; same shape and dtype as the output. */
   residual?: Tensor;
@@ -101,7 +118,6 @@ export interface ConvInputs {
 const params = defineParams({
   cin: 'u32',
   cinPad: 'u32',
-  cout: 'u32',
   coutPad4: 'u32',
   inD: 'i32',
   inH: 'i32',
@@ -123,168 +139,171 @@ const params = defineParams({
   mStart: 'u32',
   mCount: 'u32',
   xBase: 'u32',
-  yBase: 'u32',
+  yBase4: 'u32',
   scale: 'f32',
 });
 type ParamName = (typeof params.names)[number];
 
-/**
- * What is compiled in. Kernel size, stride, padding and the bias/residual flags are uniforms: they only
- * touch per-tap and epilogue code, and one pipeline per dtype keeps compile time (~0.3 s each) low.
- */
+/** What is compiled in; everything else is a uniform, so there is one pipeline per dtype and kernel. */
 interface KernelSpec {
   impl: 'subgroup' | 'portable';
   dtype: DType;
   /** Output pixels per subgroup (subgroup kernel). */
   rows: number;
-  /** vec4 column groups per lane (subgroup kernel). */
-  cv: number;
-  /** 8-channel chunks per unrolled loop iteration (subgroup kernel). */
-  unroll: number;
 }
 
 const SG = 8;
-const PORTABLE_WG = 64;
+const DEFAULT_ROWS = 16;
 
 function kernelKey(s: KernelSpec): string {
-  return `conv:${s.impl}:${s.dtype}:${s.rows}x${s.cv}x${s.unroll}`;
+  return `conv:${s.impl}:${s.dtype}${s.impl === 'subgroup' ? `:r${s.rows}` : ''}`;
 }
 
-/** Shared declarations and the per-row origin decode: output pixel m → (n·D·H·W, iz0, iy0, ix0). */
-function header(s: KernelSpec, extraEnable: string): string {
+/**
+ * Bindings: x (scalars), w, bias, res and y (vec4 of channels). bias and res are always bound (to the
+ * weight when absent) and gated by p.hasBias / p.hasRes. Output pixel g, vec4 column c4 is
+ * y[g·coutPad4 + c4 - yBase4]; the launcher guarantees Cout % 4 == 0 here.
+ */
+function header(s: KernelSpec, subgroups: boolean): string {
   const T = s.dtype;
-  // bias and res are always bound (to a dummy buffer when absent) and gated by p.hasBias / p.hasRes.
-  let code = `${enables(T)}${extraEnable}${storage(0, 'x', T, 'read')}${storage(1, 'w', `vec4<${T}>`, 'read')}`;
-  code += storage(2, 'bias', T, 'read');
-  code += storage(3, 'res', T, 'read');
-  code += storage(4, 'y', T, 'read_write');
+  let code = enables(T) + (subgroups ? 'enable subgroups;\n' : '');
+  code += storage(0, 'x', T, 'read');
+  code += storage(1, 'w', `vec4<${T}>`, 'read');
+  code += storage(2, 'bias', `vec4<${T}>`, 'read');
+  code += storage(3, 'res', `vec4<${T}>`, 'read');
+  code += storage(4, 'y', `vec4<${T}>`, 'read_write');
   code += params.declare(5);
   code += `
-struct Origin { nb: i32, z: i32, y: i32, x: i32, ok: bool };
-// Origin of output pixel m (chunk-relative) in the input: the batch's first pixel and the top-left tap.
-fn origin(m: u32) -> Origin {
-  let g = p.mStart + m;
-  let ox = g % p.outW; let r1 = g / p.outW;
-  let oy = r1 % p.outH; let r2 = r1 / p.outH;
-  let oz = r2 % p.outD; let n = r2 / p.outD;
-  return Origin(i32(n) * p.inD * p.inH * p.inW, i32(oz) * p.sd - p.padD, i32(oy) * p.sh - p.padH,
-                i32(ox) * p.sw - p.padW, m < p.mCount);
-}
-// Element offset (relative to the bound input range) of channel 0 at a tap, or -1 outside the input.
-fn tapBase(o: Origin, tz: i32, ty: i32, tx: i32) -> i32 {
-  let z = o.z + tz; let yy = o.y + ty; let xx = o.x + tx;
-  let inside = o.ok && z >= 0 && z < p.inD && yy >= 0 && yy < p.inH && xx >= 0 && xx < p.inW;
-  return select(-1, ((o.nb + (z * p.inH + yy) * p.inW + xx) * i32(p.cin)) - i32(p.xBase), inside);
-}
-// Epilogue for one output pixel and 4 channels starting at col.
-fn store4(m: u32, col: u32, acc: vec4f) {
-  if (m >= p.mCount) { return; }
-  let g = p.mStart + m;
-  for (var j = 0u; j < 4u; j++) {
-    let c = col + j;
-    if (c < p.cout) {
-      var v = acc[j];
-      if (p.hasBias != 0u) { v += f32(bias[c]); }
-      let o = g * p.cout + c - p.yBase;
-      if (p.hasRes != 0u) { v += f32(res[o]); }
-      y[o] = ${T}(v * p.scale);
-    }
+// The epilogue for one output pixel (chunk-relative m) and one vec4 of channels.
+fn store4(m: u32, c4: u32, acc: vec4f, b: vec4f) {
+  if (m < p.mCount && c4 < p.coutPad4) {
+    let o = (p.mStart + m) * p.coutPad4 + c4 - p.yBase4;
+    var v = acc + b;
+    if (p.hasRes != 0u) { v += vec4f(res[o]); }
+    y[o] = vec4<${T}>(v * p.scale);
   }
 }
 `;
   return code;
 }
 
-/** Loops over taps; `body` sees the tap offsets tz, ty, tx and the tap index t. */
-function tapLoops(body: string): string {
-  return `for (var tz = 0; tz < p.kd; tz++) {
-  for (var ty = 0; ty < p.kh; ty++) {
-   for (var tx = 0; tx < p.kw; tx++) {
-    let t = u32((tz * p.kh + ty) * p.kw + tx);
-${body}
-   }
-  }
- }`;
+/** Sum of `terms` as a balanced tree (short dependency chains, and a little more accurate). */
+function treeSum(terms: string[]): string {
+  if (terms.length === 1) return terms[0] as string;
+  const half = Math.ceil(terms.length / 2);
+  return `(${treeSum(terms.slice(0, half))} + ${treeSum(terms.slice(half))})`;
 }
 
 function subgroupKernel(s: KernelSpec): string {
   const R = s.rows;
-  const CV = s.cv;
   const rows = [...Array(R).keys()];
-  const cvs = [...Array(CV).keys()];
-  const U = s.unroll;
-  // One chunk: each lane loads channel c0+off+lane of every row, then 8 broadcast k-steps.
-  const chunk = (off: number, guarded: boolean) => `      {
-      let ci = c0 + ${off}u + lane;
-${rows.map((r) => `      let a${r} = select(0.0, f32(x[u32(max(b${r}, 0)) + ci]), ${guarded ? 'ci < p.cin && ' : ''}b${r} >= 0);`).join('\n')}
-${[...Array(SG).keys()]
-  .map(
-    (kk) => `      {
-${cvs.map((j) => `        let w${j} = vec4f(w[wrow + ${kk}u * p.coutPad4 + ${j * SG}u]);`).join('\n')}
-${rows.map((r) => `        { let a = subgroupBroadcast(a${r}, ${kk}u); ${cvs.map((j) => `acc${r}_${j} += a * w${j};`).join(' ')} }`).join('\n')}
-      }`,
-  )
-  .join('\n')}
-      wrow += ${SG}u * p.coutPad4;
-      }`;
-  const lines: string[] = [];
-  lines.push(header(s, 'enable subgroups;\n'));
-  lines.push(`@compute @workgroup_size(${SG})
+  const steps = [...Array(SG).keys()];
+  const L: string[] = [header(s, true)];
+  L.push(`@compute @workgroup_size(${SG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(subgroup_invocation_id) lane: u32) {
-  let tile = ${linearWorkgroup};
-  let m0 = tile * ${R}u;
-  if (m0 >= p.mCount) { return; }
-  // This lane's vec4 column groups: lane + 8·j within the workgroup's ${32 * CV} channels.
-  let col4 = wid.z * ${SG * CV}u + lane;
-${rows.map((r) => `  let o${r} = origin(m0 + ${r}u);`).join('\n')}
-${rows.map((r) => cvs.map((j) => `  var acc${r}_${j} = vec4f(0.0);`).join(' ')).join('\n')}
- ${tapLoops(
-   `${rows.map((r) => `    let b${r} = tapBase(o${r}, tz, ty, tx);`).join('\n')}
-    var wrow = t * p.cinPad * p.coutPad4 + col4;
-    // ${U} chunks of ${SG} input channels per iteration while they fit, then single guarded chunks.
-    var c0 = 0u;
-    for (; c0 + ${SG * U}u <= p.cin; c0 += ${SG * U}u) {
-${[...Array(U).keys()].map((u) => chunk(u * SG, false)).join('\n')}
+  let m0 = ${linearWorkgroup} * ${R}u;
+  let col4 = wid.z * ${SG}u + lane;
+  // Lanes past the last vec4 of channels load a valid one; their results are not stored.
+  let wc = min(col4, p.coutPad4 - 1u);
+  // Decode the first pixel once, then step through the others without divisions (lavapipe runs integer
+  // division one lane at a time). Pixels past the chunk repeat its last pixel and are not stored.
+  let g0 = p.mStart + min(m0, p.mCount - 1u);
+  var ox = g0 % p.outW;
+  var oy = (g0 / p.outW) % p.outH;
+  let r2 = g0 / (p.outW * p.outH);
+  var oz = r2 % p.outD;
+  var on = r2 / p.outD;`);
+  for (const r of rows) {
+    if (r > 0) {
+      L.push(`  {
+    let step = m0 + ${r}u < p.mCount;
+    ox = select(ox, ox + 1u, step);
+    let wx = ox == p.outW; ox = select(ox, 0u, wx); oy = select(oy, oy + 1u, wx);
+    let wy = oy == p.outH; oy = select(oy, 0u, wy); oz = select(oz, oz + 1u, wy);
+    let wz = oz == p.outD; oz = select(oz, 0u, wz); on = select(on, on + 1u, wz);
+  }`);
     }
-    for (; c0 < p.cin; c0 += ${SG}u) {
-${chunk(0, true)}
-    }`,
- )}
-${rows.map((r) => cvs.map((j) => `  store4(m0 + ${r}u, (col4 + ${j * SG}u) * 4u, acc${r}_${j});`).join('\n')).join('\n')}
-}
-`);
-  return lines.join('');
+    L.push(
+      `  let n${r} = i32(on) * p.inD; let z${r} = i32(oz) * p.sd - p.padD; let y${r} = i32(oy) * p.sh - p.padH; let x${r} = i32(ox) * p.sw - p.padW;`,
+    );
+  }
+  L.push(`  ${rows.map((r) => `var acc${r} = vec4f(0.0);`).join(' ')}
+  let cinI = i32(p.cin);
+  let xBase = i32(p.xBase);
+  for (var tz = 0; tz < p.kd; tz++) {
+   for (var ty = 0; ty < p.kh; ty++) {
+    for (var tx = 0; tx < p.kw; tx++) {`);
+  // Element offset of channel 0 of each pixel's input at this tap, or -1 in the zero padding.
+  for (const r of rows) {
+    L.push(
+      `     let b${r} = select(-1, (((n${r} + z${r} + tz) * p.inH + y${r} + ty) * p.inW + x${r} + tx) * cinI - xBase, u32(z${r} + tz) < u32(p.inD) && u32(y${r} + ty) < u32(p.inH) && u32(x${r} + tx) < u32(p.inW));`,
+    );
+  }
+  L.push(`     var wrow = u32((tz * p.kh + ty) * p.kw + tx) * p.cinPad * p.coutPad4 + wc;
+     for (var c0 = 0u; c0 < p.cin; c0 += ${SG}u) {
+      let ci = c0 + lane;
+      let inC = ci < p.cin;`);
+  for (const r of rows) L.push(`      let a${r} = select(0.0, f32(x[u32(max(b${r}, 0)) + ci]), inC && b${r} >= 0);`);
+  for (const k of steps) L.push(`      let w${k} = vec4f(w[wrow + ${k}u * p.coutPad4]);`);
+  for (const r of rows) {
+    L.push(`      acc${r} += ${treeSum(steps.map((k) => `subgroupBroadcast(a${r}, ${k}u) * w${k}`))};`);
+  }
+  L.push(`      wrow += ${SG}u * p.coutPad4;
+     }
+    }
+   }
+  }
+  let bv = select(vec4f(0.0), vec4f(bias[wc]), p.hasBias != 0u);`);
+  for (const r of rows) L.push(`  store4(m0 + ${r}u, col4, acc${r}, bv);`);
+  L.push('}\n');
+  return L.join('\n');
 }
 
 function portableKernel(s: KernelSpec): string {
-  // 64 invocations: 8 column groups (vec4) × 8 row groups of 4 pixels → 32 pixels × 32 channels.
-  return `${header(s, '')}
-@compute @workgroup_size(${PORTABLE_WG})
+  // 64 invocations: 8 vec4 column groups × 8 row groups of 4 pixels → 32 pixels × 32 channels.
+  return `${header(s, false)}
+struct Origin { n: i32, z: i32, y: i32, x: i32 };
+fn origin(m: u32) -> Origin {
+  let g = p.mStart + min(m, p.mCount - 1u);
+  let ox = g % p.outW; let r1 = g / p.outW;
+  let oy = r1 % p.outH; let r2 = r1 / p.outH;
+  let oz = r2 % p.outD; let n = r2 / p.outD;
+  return Origin(i32(n) * p.inD, i32(oz) * p.sd - p.padD, i32(oy) * p.sh - p.padH, i32(ox) * p.sw - p.padW);
+}
+fn tapBase(o: Origin, tz: i32, ty: i32, tx: i32) -> i32 {
+  let z = o.z + tz; let yy = o.y + ty; let xx = o.x + tx;
+  let inside = u32(z) < u32(p.inD) && u32(yy) < u32(p.inH) && u32(xx) < u32(p.inW);
+  return select(-1, (((o.n + z) * p.inH + yy) * p.inW + xx) * i32(p.cin) - i32(p.xBase), inside);
+}
+fn xAt(b: i32, ci: u32) -> f32 { return select(0.0, f32(x[u32(max(b, 0)) + ci]), b >= 0); }
+@compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let m0 = ${linearWorkgroup} * 32u + (lid / 8u) * 4u;
   let col4 = wid.z * 8u + lid % 8u;
   if (m0 >= p.mCount || col4 >= p.coutPad4) { return; }
   let o0 = origin(m0); let o1 = origin(m0 + 1u); let o2 = origin(m0 + 2u); let o3 = origin(m0 + 3u);
   var acc0 = vec4f(0.0); var acc1 = vec4f(0.0); var acc2 = vec4f(0.0); var acc3 = vec4f(0.0);
- ${tapLoops(
-   `    let b0 = tapBase(o0, tz, ty, tx); let b1 = tapBase(o1, tz, ty, tx);
-    let b2 = tapBase(o2, tz, ty, tx); let b3 = tapBase(o3, tz, ty, tx);
-    var wrow = t * p.cinPad * p.coutPad4 + col4;
-    for (var ci = 0u; ci < p.cin; ci++) {
+  for (var tz = 0; tz < p.kd; tz++) {
+   for (var ty = 0; ty < p.kh; ty++) {
+    for (var tx = 0; tx < p.kw; tx++) {
+     let b0 = tapBase(o0, tz, ty, tx); let b1 = tapBase(o1, tz, ty, tx);
+     let b2 = tapBase(o2, tz, ty, tx); let b3 = tapBase(o3, tz, ty, tx);
+     var wrow = u32((tz * p.kh + ty) * p.kw + tx) * p.cinPad * p.coutPad4 + col4;
+     for (var ci = 0u; ci < p.cin; ci++) {
       let wv = vec4f(w[wrow]);
-      acc0 += select(0.0, f32(x[u32(max(b0, 0)) + ci]), b0 >= 0) * wv;
-      acc1 += select(0.0, f32(x[u32(max(b1, 0)) + ci]), b1 >= 0) * wv;
-      acc2 += select(0.0, f32(x[u32(max(b2, 0)) + ci]), b2 >= 0) * wv;
-      acc3 += select(0.0, f32(x[u32(max(b3, 0)) + ci]), b3 >= 0) * wv;
+      acc0 += xAt(b0, ci) * wv; acc1 += xAt(b1, ci) * wv; acc2 += xAt(b2, ci) * wv; acc3 += xAt(b3, ci) * wv;
       wrow += p.coutPad4;
-    }`,
- )}
-  store4(m0, col4 * 4u, acc0); store4(m0 + 1u, col4 * 4u, acc1);
-  store4(m0 + 2u, col4 * 4u, acc2); store4(m0 + 3u, col4 * 4u, acc3);
+     }
+    }
+   }
+  }
+  let bv = select(vec4f(0.0), vec4f(bias[col4]), p.hasBias != 0u);
+  store4(m0, col4, acc0, bv); store4(m0 + 1u, col4, acc1, bv); store4(m0 + 2u, col4, acc2, bv); store4(m0 + 3u, col4, acc3, bv);
 }
 `;
 }
 
+/** The WGSL of one kernel variant (exported for compile-time measurements). */
 export function convKernelSource(s: KernelSpec): string {
   return s.impl === 'subgroup' ? subgroupKernel(s) : portableKernel(s);
 }
@@ -319,24 +338,31 @@ export function convGeometry(
   spec: ConvSpec,
 ): ConvGeometry {
   const rank = kernel.length;
+  const dims = `conv${rank}d`;
   if (xShape.length !== rank + 2) {
     throw new ShapeError(
-      `conv${rank}d: input ${shapeString(xShape)} must be channels-last ${rank === 2 ? '[N, H, W, Cin]' : '[N, D, H, W, Cin]'} for a ${rank}D kernel`,
+      `${dims}: input ${shapeString(xShape)} must be channels-last ${rank === 2 ? '[N, H, W, Cin]' : '[N, D, H, W, Cin]'} for a ${rank}D kernel`,
     );
   }
   if (xShape[rank + 1] !== cin)
-    throw new ShapeError(`conv${rank}d: input ${shapeString(xShape)} has ${xShape[rank + 1]} channels, the weight expects ${cin}`);
+    throw new ShapeError(`${dims}: input ${shapeString(xShape)} has ${xShape[rank + 1]} channels, the weight expects ${cin}`);
   const stride = perAxis(spec.stride, rank, 'stride', 1);
   const pad: [number, number][] =
     spec.padding === undefined || typeof spec.padding === 'number'
       ? Array.from({ length: rank }, () => [spec.padding ?? 0, spec.padding ?? 0] as [number, number])
       : spec.padding.map((pp) => [pp[0], pp[1]] as [number, number]);
-  if (pad.length !== rank) throw new ShapeError(`conv${rank}d: padding must give [before, after] for each of ${rank} axes`);
+  if (pad.length !== rank) throw new ShapeError(`${dims}: padding must give [before, after] for each of ${rank} axes`);
+  if (stride.some((s) => !Number.isInteger(s) || s < 1) || pad.flat().some((q) => !Number.isInteger(q) || q < 0)) {
+    throw new MedgpuError(
+      'BAD_ARGUMENT',
+      `${dims}: stride ${JSON.stringify(stride)} must be positive integers and padding ${JSON.stringify(pad)} non-negative integers`,
+    );
+  }
   const sp = xShape.slice(1, rank + 1);
-  const out = sp.map((d, i) => Math.floor((d + (pad[i] as number[])[0]! + (pad[i] as number[])[1]! - kernel[i]!) / stride[i]!) + 1);
-  if (out.some((o) => o < 1) || stride.some((s) => !(s >= 1)) || pad.flat().some((q) => q < 0)) {
+  const out = sp.map((d, i) => Math.floor((d + pad[i]![0] + pad[i]![1] - kernel[i]!) / stride[i]!) + 1);
+  if (out.some((o) => o < 1) || xShape[0] === 0) {
     throw new ShapeError(
-      `conv${rank}d: input ${shapeString(xShape)} with kernel ${shapeString(kernel)}, stride ${stride}, padding ${JSON.stringify(pad)} gives no output`,
+      `${dims}: input ${shapeString(xShape)} with kernel ${shapeString(kernel)}, stride ${stride}, padding ${JSON.stringify(pad)} gives no output`,
     );
   }
   const lift = <T>(a: T[], one: T): [T, T, T] => (rank === 2 ? [one, a[0]!, a[1]!] : [a[0]!, a[1]!, a[2]!]);
@@ -353,19 +379,22 @@ export function convGeometry(
   };
 }
 
-/** One chunk of output lines (n, od, oy) whose input and output ranges fit the binding limit. */
-interface Chunk {
+/** One launch: a run of whole output lines (n, od, oy) and the element ranges it reads and writes. */
+export interface ConvChunk {
   mStart: number;
   mCount: number;
-  /** Element ranges [lo, hi) of the input and output the chunk touches. */
+  /** Element ranges [lo, hi) of the input and the output the chunk touches. */
   xLo: number;
   xHi: number;
   yLo: number;
   yHi: number;
 }
 
-/** Splits the output into runs of whole lines so every bound range stays within `limit` bytes. */
-export function planChunks(g: ConvGeometry, bytesPer: number, limit: number): Chunk[] {
+/**
+ * Splits the output into runs of whole lines so that the input rows each run reads and the output it
+ * writes both stay within `limitBytes` (lines are consecutive, so the input ranges are too).
+ */
+export function planChunks(g: ConvGeometry, coutStored: number, bytesPer: number, limitBytes: number): ConvChunk[] {
   const [D, H, W] = g.inSp;
   const [oD, oH, oW] = g.outSp;
   const lines = g.n * oD * oH;
@@ -373,25 +402,24 @@ export function planChunks(g: ConvGeometry, bytesPer: number, limit: number): Ch
     const oy = l % oH;
     const oz = Math.floor(l / oH) % oD;
     const n = Math.floor(l / (oH * oD));
-    const clampZ = (z: number) => Math.min(Math.max(z, 0), D - 1);
-    const clampY = (y: number) => Math.min(Math.max(y, 0), H - 1);
-    const z0 = clampZ(oz * g.stride[0] - g.pad[0][0]);
-    const z1 = clampZ(oz * g.stride[0] - g.pad[0][0] + g.k[0] - 1);
-    const y0 = clampY(oy * g.stride[1] - g.pad[1][0]);
-    const y1 = clampY(oy * g.stride[1] - g.pad[1][0] + g.k[1] - 1);
-    const lo = ((n * D + z0) * H + y0) * W * g.cin;
-    const hi = ((n * D + z1) * H + y1 + 1) * W * g.cin;
-    return [lo, hi];
+    const clamp = (v: number, hi: number) => Math.min(Math.max(v, 0), hi - 1);
+    const z0 = clamp(oz * g.stride[0] - g.pad[0][0], D);
+    const z1 = clamp(oz * g.stride[0] - g.pad[0][0] + g.k[0] - 1, D);
+    const y0 = clamp(oy * g.stride[1] - g.pad[1][0], H);
+    const y1 = clamp(oy * g.stride[1] - g.pad[1][0] + g.k[1] - 1, H);
+    return [((n * D + z0) * H + y0) * W * g.cin, ((n * D + z1) * H + y1 + 1) * W * g.cin];
   };
-  const maxEl = Math.floor(limit / bytesPer);
-  const lineOut = oW * g.cout;
-  if (lineOut > maxEl || lineSpan(0)[1] - lineSpan(0)[0] > maxEl) {
+  const maxEl = Math.floor(limitBytes / bytesPer);
+  const lineOut = oW * coutStored;
+  let widest = 0;
+  for (let l = 0; l < Math.min(lines, oD * oH); l++) widest = Math.max(widest, lineSpan(l)[1] - lineSpan(l)[0]);
+  if (lineOut > maxEl || widest > maxEl) {
     throw new LimitError(
       'LIMIT_EXCEEDED',
-      `conv: one output line (${oW} pixels × ${g.cout} channels) or its input rows exceed the binding limit of ${limit} bytes; tile the image spatially`,
+      `conv: one output line (${oW} pixels × ${coutStored} channels) or the input rows it reads (${widest * bytesPer} bytes) exceed the binding limit of ${limitBytes} bytes; tile the image spatially`,
     );
   }
-  const chunks: Chunk[] = [];
+  const chunks: ConvChunk[] = [];
   let l = 0;
   while (l < lines) {
     let [lo, hi] = lineSpan(l);
@@ -411,29 +439,31 @@ export function planChunks(g: ConvGeometry, bytesPer: number, limit: number): Ch
   return chunks;
 }
 
-/** Chooses the kernel: subgroup if the adapter has subgroups of at least 8 lanes and the spec allows it. */
-function chooseImpl(gpu: Gpu, spec: ConvSpec): 'subgroup' | 'portable' {
-  const ok = gpu.hasSubgroups && (gpu.info.subgroupMinSize ?? 0) >= SG;
+/** Which kernel a launch uses: subgroup where the adapter runs exactly 8-lane subgroups. */
+export function convPath(gpu: Gpu, spec: ConvSpec = {}): 'subgroup' | 'portable' {
+  const { subgroupMinSize: lo, subgroupMaxSize: hi } = gpu.info;
+  const ok = gpu.hasSubgroups && lo === SG && hi === SG;
   if (spec.impl === 'subgroup' && !ok) {
     throw new MedgpuError(
       'MISSING_FEATURE',
-      "conv: impl 'subgroup' needs the 'subgroups' feature with >= 8 lanes; use impl 'auto' or 'portable'",
+      `conv: impl 'subgroup' needs the 'subgroups' feature with 8-lane subgroups (this adapter: ${lo ?? '?'}–${hi ?? '?'}); use impl 'auto' or 'portable'`,
     );
   }
   if (spec.impl === 'portable') return 'portable';
   return ok ? 'subgroup' : 'portable';
 }
 
-/** Binds elements [lo, hi) of a tensor: the offset is aligned down; returns the element base it starts at. */
-function rangeBinding(t: Tensor, lo: number, hi: number, bytesPer: number, align: number) {
-  const off = Math.floor((lo * bytesPer) / align) * align;
-  const end = Math.ceil((hi * bytesPer) / 4) * 4;
-  return { binding: { buffer: t.buffer, offset: off, size: end - off }, base: off / bytesPer };
+/** Binds elements [lo, hi) of a tensor: the offset is aligned down; `base` is the element it starts at. */
+function rangeBinding(t: Tensor, lo: number, hi: number, align: number): { binding: BufferBinding; base: number } {
+  const es = bytesPerElement(t.dtype);
+  const off = Math.floor((lo * es) / align) * align;
+  const end = Math.min(t.buffer.size, Math.ceil((hi * es) / 16) * 16);
+  return { binding: { buffer: t.buffer, offset: off, size: end - off }, base: off / es };
 }
 
 /**
  * `(conv(x, w) + bias + residual) * scale` on channels-last `x` ([N,H,W,Cin] for a 2D weight, [N,D,H,W,Cin]
- * for 3D). Returns [N, (oD,) oH, oW, Cout] in x's dtype.
+ * for 3D). Returns [N, (oD,) oH, oW, Cout] in x's dtype; accumulation is f32.
  */
 export function conv(gpu: Gpu, x: Tensor, w: ConvWeight, inputs: ConvInputs = {}, spec: ConvSpec = {}): Tensor {
   const g = convGeometry(x.shape, w.cin, w.cout, w.kernel, spec);
@@ -448,33 +478,55 @@ export function conv(gpu: Gpu, x: Tensor, w: ConvWeight, inputs: ConvInputs = {}
       `conv: residual ${shapeString(residual.shape)} ${residual.dtype} must match the output ${shapeString(g.outShape)} ${dtype}`,
     );
   }
-  const impl = chooseImpl(gpu, spec);
-  const ks: KernelSpec = {
-    impl,
-    dtype,
-    rows: spec.tile?.rows ?? 16,
-    cv: spec.tile?.cv ?? 1,
-    unroll: spec.tile?.unroll ?? 1,
-  };
+  if (w.coutPad === g.cout) return convStored(gpu, x, w, g, bias, residual, spec);
+  // Cout % 4 != 0 (an RGB or single-channel output layer): run on channels padded to a vec4 and crop.
+  return gpu.scope(() => {
+    const extra = w.coutPad - g.cout;
+    const lastAxis = (t: Tensor) => [...t.shape.slice(0, -1).map(() => [0, 0] as [number, number]), [0, extra] as [number, number]];
+    const b = bias ? padTensor(gpu, bias.reshape([g.cout]), [[0, extra]]) : undefined;
+    const r = residual ? padTensor(gpu, residual, lastAxis(residual)) : undefined;
+    const wide = convStored(gpu, x, w, { ...g, outShape: [...g.outShape.slice(0, -1), w.coutPad] }, b, r, spec);
+    return slice(gpu, wide, -1, 0, g.cout);
+  });
+}
+
+/** The launches of a conv whose output has w.coutPad channels (a multiple of 4). */
+function convStored(
+  gpu: Gpu,
+  x: Tensor,
+  w: ConvWeight,
+  g: ConvGeometry,
+  bias: Tensor | undefined,
+  residual: Tensor | undefined,
+  spec: ConvSpec,
+): Tensor {
+  const dtype = x.dtype;
+  const impl = convPath(gpu, spec);
+  const ks: KernelSpec = { impl, dtype, rows: spec.rows ?? DEFAULT_ROWS };
   const y = gpu.empty(g.outShape, dtype, 'conv out');
-  const bytesPer = dtype === 'f32' ? 4 : 2;
+  const bytesPer = bytesPerElement(dtype);
   const deviceLimit = Number(gpu.limits.maxStorageBufferBindingSize);
   const limit = Math.min(spec.maxBindingBytes ?? deviceLimit, deviceLimit);
   const align = Number(gpu.limits.minStorageBufferOffsetAlignment);
-  // The aligned-down offset can add up to `align` bytes in front of a range: plan with that slack.
-  const chunks = planChunks(g, bytesPer, limit - align);
+  if (w.tensor.byteLength > deviceLimit) {
+    throw new LimitError(
+      'LIMIT_EXCEEDED',
+      `conv: weight ${shapeString(w.tensor.shape)} ${dtype} (${w.tensor.byteLength} bytes) exceeds this adapter's maxStorageBufferBindingSize ${deviceLimit}; split Cout into several convs`,
+    );
+  }
+  // An aligned-down offset and the 16-byte rounding of a range's end add up to `align + 16` bytes.
+  const chunks = planChunks(g, w.coutPad, bytesPer, limit - align - 16);
   const key = kernelKey(ks);
   const rowsPerWg = impl === 'subgroup' ? ks.rows : 32;
-  const colsPerWg = impl === 'subgroup' ? 32 * ks.cv : 32;
+  const colGroups = Math.ceil(w.coutPad / COLS_PER_WG);
   for (const c of chunks) {
-    const xb = rangeBinding(x, c.xLo, c.xHi, bytesPer, align);
-    const yb = rangeBinding(y, c.yLo, c.yHi, bytesPer, align);
-    const res = residual ? rangeBinding(residual, c.yLo, c.yHi, bytesPer, align).binding : w.tensor;
-    const bindings = [xb.binding, w.tensor, bias ?? w.tensor, res, yb.binding];
+    const whole = chunks.length === 1;
+    const xb = whole ? { binding: x, base: 0 } : rangeBinding(x, c.xLo, c.xHi, align);
+    const yb = whole ? { binding: y, base: 0 } : rangeBinding(y, c.yLo, c.yHi, align);
+    const res = residual ? (whole ? residual : rangeBinding(residual, c.yLo, c.yHi, align).binding) : w.tensor;
     const values: Record<ParamName, number> = {
       cin: g.cin,
       cinPad: w.cinPad,
-      cout: g.cout,
       coutPad4: w.coutPad / 4,
       inD: g.inSp[0],
       inH: g.inSp[1],
@@ -496,16 +548,16 @@ export function conv(gpu: Gpu, x: Tensor, w: ConvWeight, inputs: ConvInputs = {}
       mStart: c.mStart,
       mCount: c.mCount,
       xBase: xb.base,
-      yBase: yb.base,
+      yBase4: yb.base / 4,
       scale: spec.scale ?? 1,
     };
     const [gx, gy] = grid2d(Math.ceil(c.mCount / rowsPerWg));
     gpu.dispatch({
       key,
       code: () => convKernelSource(ks),
-      bindings,
+      bindings: [xb.binding, w.tensor, bias ?? w.tensor, res, yb.binding],
       params: params.pack(values),
-      workgroups: [gx, gy, Math.ceil(g.cout / colsPerWg)],
+      workgroups: [gx, gy, colGroups],
     });
   }
   return y;
@@ -522,7 +574,7 @@ export function convCost(
   dtype: DType,
   residual = false,
 ): Cost {
-  const b = dtype === 'f32' ? 4 : 2;
+  const b = bytesPerElement(dtype);
   return {
     flops: 2 * n * outSpatial * cout * cin * taps,
     bytes: b * (n * inSpatial * cin + taps * cin * cout + n * outSpatial * cout * (residual ? 2 : 1)),
