@@ -7,6 +7,7 @@ import { registerGenerate } from './generate.js';
 import { formatInfo } from './info.js';
 import { registerInspect } from './inspect.js';
 import { registerVerify } from './verify.js';
+import { registerBenchCommands } from './bench.js';
 
 const program = new Command();
 program.name('medgpu').description('WebGPU engine for medical generative imaging: Stable Diffusion / RoentGen and MedVAE').version('0.1.0');
@@ -33,6 +34,7 @@ program
   });
 
 const bench = program.command('bench').description('benchmarks');
+registerBenchCommands(bench);
 bench
   .command('kernels')
   .description('per-kernel median time, GFLOP/s and GB/s at Stable Diffusion / MedVAE shapes')

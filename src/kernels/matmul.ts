@@ -330,6 +330,7 @@ export function matmul(gpu: Gpu, inputs: MatmulInputs, spec: MatmulSpec = {}): T
         ...epilogueParams(epi),
       }),
       workgroups: [gx, Math.ceil(rows / tileM), count],
+      cost: matmulCost(count, rows, K, N, c.dtype),
     });
   };
   if (itemBytes <= limit) {

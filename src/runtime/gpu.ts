@@ -3,6 +3,7 @@ import { type DType, bytesPerElement, fromF16Array, toF16Array } from './dtype.j
 import { DeviceError, LimitError, MedgpuError, NoAdapterError } from './errors.js';
 import { nodeGpu, sleepingPoll } from './node-webgpu.js';
 import { PipelineCache } from './pipeline-cache.js';
+import { type DispatchCost, DispatchProfiler, type ProfiledDispatch } from './profiler.js';
 import { type Binding, CommandRecorder, alignUp } from './recorder.js';
 import { type Shape, Tensor, TensorView, numel, shapeString } from './tensor.js';
 
@@ -65,6 +66,8 @@ export class Gpu {
   private readonly deviceErrors: MedgpuError[] = [];
   private lost: string | null = null;
   private readonly readbackBuffers: GPUBuffer[] = [];
+  /** Work of every dispatch that came with a cost model (benchmarks read GFLOP/s from it). */
+  readonly work = { flops: 0, bytes: 0, costedDispatches: 0 };
 
   constructor(
     readonly adapter: GPUAdapter,
@@ -272,6 +275,8 @@ export class Gpu {
     bindings: readonly Binding[];
     params?: ArrayBuffer | ArrayBufferView;
     workgroups: readonly [number, number?, number?];
+    /** The launch's cost model, counted in `work` and reported by the profiler. */
+    cost?: DispatchCost;
   }): void {
     this.throwIfFailed();
     const [x, y = 1, z = 1] = args.workgroups;
@@ -291,7 +296,36 @@ export class Gpu {
       }
     }
     const pipeline = this.pipelines.get(args.key, args.code);
-    this.recorder.dispatch({ pipeline, bindings: args.bindings, params: args.params, workgroups: [x, y, z] });
+    if (args.cost) {
+      this.work.flops += args.cost.flops;
+      this.work.bytes += args.cost.bytes;
+      this.work.costedDispatches++;
+    }
+    this.recorder.dispatch({
+      pipeline,
+      bindings: args.bindings,
+      params: args.params,
+      workgroups: [x, y, z],
+      label: args.key,
+      cost: args.cost,
+    });
+  }
+
+  /** Starts timing every dispatch (timestamp queries when offered, else one submit each): see profiler.ts. */
+  startProfiling(): void {
+    this.recorder.flush();
+    this.recorder.profiler = new DispatchProfiler(this.device, this.features.has('timestamp-query'));
+  }
+
+  /** Stops profiling; returns each dispatch since `startProfiling()` with its kernel key, cost and GPU time. */
+  async stopProfiling(): Promise<ProfiledDispatch[]> {
+    const p = this.recorder.profiler;
+    if (!p) throw new MedgpuError('BAD_ARGUMENT', 'gpu.stopProfiling(): profiling was not started (call gpu.startProfiling() first)');
+    this.recorder.flush();
+    this.recorder.profiler = null;
+    const out = await p.collect();
+    this.throwIfFailed();
+    return out;
   }
 
   /** Submits recorded work without waiting. */

@@ -1,3 +1,4 @@
+import type { DispatchCost, DispatchProfiler } from './profiler.js';
 import type { Tensor } from './tensor.js';
 
 /** A buffer range bound to one `@binding`. */
@@ -16,6 +17,9 @@ export interface Dispatch {
   /** Packed uniform bytes (a multiple of 4 bytes), bound after the buffers. */
   params?: ArrayBuffer | ArrayBufferView;
   workgroups: readonly [number, number?, number?];
+  /** Kernel name and cost model, for the profiler. */
+  label?: string;
+  cost?: DispatchCost;
 }
 
 /**
@@ -77,6 +81,8 @@ export class CommandRecorder {
   /** Totals since creation, for benchmarks and tests of batching. */
   dispatches = 0;
   submits = 0;
+  /** When set, every dispatch is timed (its own pass with timestamps, or its own submit): see profiler.ts. */
+  profiler: DispatchProfiler | null = null;
 
   constructor(
     private readonly device: GPUDevice,
@@ -113,13 +119,31 @@ export class CommandRecorder {
       });
     }
     const bindGroup = this.device.createBindGroup({ layout: d.pipeline.getBindGroupLayout(0), entries });
-    const pass = this.computePass();
+    const pass = this.profiler ? this.profiledPass(d) : this.computePass();
     pass.setPipeline(d.pipeline);
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(d.workgroups[0], d.workgroups[1] ?? 1, d.workgroups[2] ?? 1);
     this.pending++;
     this.dispatches++;
+    if (this.profiler) {
+      pass.end();
+      this.pass = null;
+      if (!this.profiler.timestamps) {
+        this.flush();
+        this.profiler.submitted();
+      }
+    }
     if (this.pending >= this.maxDispatches) this.flush();
+  }
+
+  /** A compute pass of its own for one profiled dispatch, with the profiler's timestamp writes. */
+  private profiledPass(d: Dispatch): GPUComputePassEncoder {
+    const timestampWrites = this.profiler?.beginDispatch(d.label ?? 'unlabelled', d.cost);
+    if (this.pass) {
+      this.pass.end();
+      this.pass = null;
+    }
+    return this.commandEncoder().beginComputePass(timestampWrites ? { timestampWrites } : {});
   }
 
   /** Records a buffer copy (ends the current compute pass). */
