@@ -8,6 +8,7 @@ import { formatInfo } from './info.js';
 import { registerInspect } from './inspect.js';
 import { registerVerify } from './verify.js';
 import { registerBenchCommands } from './bench.js';
+import { registerMedvae } from './medvae.js';
 
 const program = new Command();
 program.name('medgpu').description('WebGPU engine for medical generative imaging: Stable Diffusion / RoentGen and MedVAE').version('0.1.0');
@@ -48,6 +49,7 @@ bench
     gpu.destroy();
   });
 
+registerMedvae(program);
 registerGenerate(program);
 registerVerify(program);
 

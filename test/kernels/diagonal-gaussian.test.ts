@@ -39,9 +39,9 @@ describe('diagonalGaussian', () => {
     async (rows, c, output, withEps, seed, dtype) => {
       const gpu = await getGpu();
       const f16 = dtype === 'f16';
-      let m = moments(rows * 2 * c, seed, f16);
+      let m: Float32Array = moments(rows * 2 * c, seed, f16);
       // f16 tops out at 65504: keep std·eps (std up to e^10) inside it.
-      let e = moments(rows * c, seed ^ 0x9e3779b9, f16).map((x) => (f16 ? Math.min(Math.max(x / 10, -2.5), 2.5) : x / 10));
+      let e: Float32Array = moments(rows * c, seed ^ 0x9e3779b9, f16).map((x) => (f16 ? Math.min(Math.max(x / 10, -2.5), 2.5) : x / 10));
       if (f16) {
         m = roundToF16(m);
         e = roundToF16(e);

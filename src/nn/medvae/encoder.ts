@@ -1,0 +1,88 @@
+/**
+ * LDM `Encoder` (2D, or 3D with Conv3d): conv_in, per level `num_res_blocks` ResnetBlocks (each followed by
+ * an AttnBlock at the levels whose nominal resolution is in `attn_resolutions`) and a Downsample except at
+ * the last level, then mid (Resnet, Attn, Resnet), GroupNorm-SiLU and conv_out to 2·z_channels.
+ */
+import type { Gpu } from '../../runtime/gpu.js';
+import type { Tensor } from '../../runtime/tensor.js';
+import { GroupNorm } from '../norm.js';
+import type { ParamScope } from '../params.js';
+import { AttnBlock } from './attn-block.js';
+import { type DdConfig, GROUP_NORM_EPS, GROUP_NORM_GROUPS } from './config.js';
+import { MedConv, type ModelBuildContext } from './conv.js';
+import { ResnetBlock } from './resnet-block.js';
+import { Downsample } from './resample.js';
+
+interface Level {
+  blocks: ResnetBlock[];
+  attns: AttnBlock[];
+  downsample: Downsample | null;
+}
+
+/** Applies `step` to `h`, releasing `h` unless it is the caller's input. */
+export function advance(h: Tensor, input: Tensor, step: (t: Tensor) => Tensor): Tensor {
+  const next = step(h);
+  if (h !== input) h.release();
+  return next;
+}
+
+export class Encoder {
+  readonly convIn: MedConv;
+  readonly levels: Level[] = [];
+  readonly mid: { block1: ResnetBlock; attn1: AttnBlock; block2: ResnetBlock };
+  readonly normOut: GroupNorm;
+  readonly convOut: MedConv;
+
+  constructor(scope: ParamScope, dd: DdConfig, ctx: ModelBuildContext) {
+    const k3 = { kernel: 3, padding: 1 };
+    this.convIn = new MedConv(scope.child('conv_in'), dd.inChannels, dd.ch, k3, ctx);
+    let curRes = dd.resolution;
+    const inMult = [1, ...dd.chMult];
+    let blockIn = dd.ch;
+    dd.chMult.forEach((mult, i) => {
+      const s = scope.child('down').child(i);
+      blockIn = dd.ch * (inMult[i] as number);
+      const blockOut = dd.ch * mult;
+      const level: Level = { blocks: [], attns: [], downsample: null };
+      for (let b = 0; b < dd.numResBlocks; b++) {
+        level.blocks.push(new ResnetBlock(s.child('block').child(b), blockIn, blockOut, ctx));
+        blockIn = blockOut;
+        if (dd.attnResolutions.includes(curRes)) level.attns.push(new AttnBlock(s.child('attn').child(b), blockIn, ctx));
+      }
+      if (i !== dd.chMult.length - 1) {
+        level.downsample = new Downsample(s.child('downsample'), blockIn, ctx);
+        curRes = Math.floor(curRes / 2);
+      }
+      this.levels.push(level);
+    });
+    const m = scope.child('mid');
+    this.mid = {
+      block1: new ResnetBlock(m.child('block_1'), blockIn, blockIn, ctx),
+      attn1: new AttnBlock(m.child('attn_1'), blockIn, ctx),
+      block2: new ResnetBlock(m.child('block_2'), blockIn, blockIn, ctx),
+    };
+    this.normOut = new GroupNorm(scope.child('norm_out'), blockIn, GROUP_NORM_GROUPS, GROUP_NORM_EPS);
+    this.convOut = new MedConv(scope.child('conv_out'), blockIn, 2 * dd.zChannels, k3, ctx);
+  }
+
+  /** x [N, (D,) H, W, Cin] → [N, (D/f,) H/f, W/f, 2·z_channels] (before quant_conv). */
+  forward(gpu: Gpu, x: Tensor): Tensor {
+    return gpu.scope(() => {
+      let h = this.convIn.forward(gpu, x);
+      for (const level of this.levels) {
+        level.blocks.forEach((block, b) => {
+          h = advance(h, x, (t) => block.forward(gpu, t));
+          const attn = level.attns[b];
+          if (attn) h = advance(h, x, (t) => attn.forward(gpu, t));
+        });
+        const down = level.downsample;
+        if (down) h = advance(h, x, (t) => down.forward(gpu, t));
+      }
+      h = advance(h, x, (t) => this.mid.block1.forward(gpu, t));
+      h = advance(h, x, (t) => this.mid.attn1.forward(gpu, t));
+      h = advance(h, x, (t) => this.mid.block2.forward(gpu, t));
+      h = advance(h, x, (t) => this.normOut.forward(gpu, t, { silu: true }));
+      return advance(h, x, (t) => this.convOut.forward(gpu, t));
+    });
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * Every MedVAE model case of the reference fixtures (test/fixtures/medvae/manifest.json: medvae_4_1_2d,
+ * medvae_4_3_2d (LoRA), medvae_8_1_2d, medvae_8_4_2d (LoRA, LDM yaml layout), medvae_4_1_3d on CT and MRI
+ * volumes): moments, mean, clamped logvar, std, z = mean + std·eps, decoded z and mean, stage-2 latents and
+ * the 3D MVAE latent, each within the manifest's stated `max_abs` / `max_rel` (10× the reference's own
+ * float32-vs-float64 error).
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { computeMedvaeCase } from '../../src/pipeline/medvae/fixture-case.js';
+import { TorchGenerator } from '../../src/pipeline/rng.js';
+import { diff } from '../helpers/compare.js';
+import { getGpu } from '../helpers/gpu.js';
+import { f32, readSafetensors } from '../helpers/read-safetensors.js';
+
+const root = join(import.meta.dirname, '../fixtures');
+const dir = join(root, 'medvae');
+interface Case {
+  name: string;
+  module: string;
+  model?: string;
+  file: string;
+  params: Record<string, unknown>;
+  inputs: Record<string, { shape: number[] }>;
+  outputs: Record<string, { shape: number[]; tolerance: { max_abs: number; max_rel: number; ref_max_abs_value: number } }>;
+}
+const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { cases: Case[] };
+const modelCases = manifest.cases.filter((c) => c.module.startsWith('medvae AutoencoderKL'));
+
+describe('MedVAE models against the reference fixtures', () => {
+  test('the fixtures hold the six model cases', () => {
+    expect(modelCases.map((c) => c.name)).toEqual([
+      'medvae_4_1_2d_forward',
+      'medvae_4_3_2d_forward',
+      'medvae_8_1_2d_forward',
+      'medvae_8_4_2d_forward',
+      'medvae_4_1_3d_forward_ct',
+      'medvae_4_1_3d_forward_mri',
+    ]);
+  });
+
+  test.each(modelCases.map((c) => [c.name, c] as const))('%s: every output within its tolerance', async (_name, c) => {
+    const gpu = await getGpu();
+    const tensors = readSafetensors(join(dir, c.file));
+    const got = await computeMedvaeCase(
+      {
+        gpu,
+        caseDir: dir,
+        modelDir: join(root, c.model as string),
+        input: (n) => ({ shape: c.inputs[n]?.shape as number[], data: f32(tensors, n) }),
+      },
+      c,
+    );
+    const report: string[] = [];
+    const failures: string[] = [];
+    for (const [name, spec] of Object.entries(c.outputs)) {
+      const g = got.get(name);
+      expect(g, `${name} computed`).toBeDefined();
+      const d = diff(g as Float32Array, f32(tensors, name));
+      const rel = d.maxAbs / spec.tolerance.ref_max_abs_value;
+      const line = `${name}: max_abs ${d.maxAbs.toExponential(2)} (tol ${spec.tolerance.max_abs.toExponential(2)}), rel ${rel.toExponential(2)}`;
+      report.push(line);
+      if (!(d.maxAbs <= spec.tolerance.max_abs && rel <= spec.tolerance.max_rel)) failures.push(line);
+    }
+    console.log(`${c.name}\n  ${report.join('\n  ')}`);
+    expect(failures).toEqual([]);
+  });
+
+  test('the seeded torch-compatible generator draws the eps the reference sampled', () => {
+    for (const c of modelCases) {
+      const eps = f32(readSafetensors(join(dir, c.file)), 'eps');
+      const drawn = new TorchGenerator(Number(c.params.torch_seed_before_sample)).randn(eps.length);
+      expect(Array.from(drawn), c.name).toEqual(Array.from(eps));
+    }
+  });
+});
