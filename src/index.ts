@@ -11,9 +11,15 @@ export * from './pipeline/schedulers/index.js';
 export * from './pipeline/medvae/index.js';
 export { CLIPTextModel, type CLIPTextOutput, type CLIPTextForwardOptions } from './nn/clip/text-model.js';
 export * from './pipeline/diffusion/index.js';
-export { UNet2DConditionModel, type UNetForwardOptions, type PretrainedOptions } from './nn/unet/unet-2d-condition.js';
+export { UNet2DConditionModel, type UNetForwardOptions, type UNetPretrainedOptions } from './nn/unet/unet-2d-condition.js';
 export { parseUNetConfig, type UNetConfig } from './nn/unet/config.js';
-export { AutoencoderKL, type LatentDistribution, type DecodeOptions, type AttentionNames } from './nn/vae/autoencoder-kl.js';
+export {
+  AutoencoderKL,
+  type LatentDistribution,
+  type DecodeOptions,
+  type AttentionNames,
+  type VaePretrainedOptions,
+} from './nn/vae/autoencoder-kl.js';
 export { parseAutoencoderKLConfig, type AutoencoderKLConfig } from './nn/vae/config.js';
 export type { TileOptions } from './nn/vae/tiled-decode.js';
 export type { Timesteps } from './nn/timestep.js';

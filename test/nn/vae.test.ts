@@ -261,7 +261,17 @@ describe('AutoencoderKL tiled decode', () => {
           }
         return Math.sqrt(s / cnt) / scale;
       };
-      const r64 = interiorRms(await decodeHost(gpu, vae, z, [1, n, n, 4], { tileSampleSize: 64 }), 64);
+      // Tiling bounds memory by one tile's activations (plus the 3-channel tiles being blended).
+      const peak = async (tiling?: { tileSampleSize: number }) => {
+        gpu.pool.resetPeak();
+        const before = gpu.memory().liveBytes;
+        const out = await decodeHost(gpu, vae, z, [1, n, n, 4], tiling);
+        return { out, bytes: gpu.memory().peakLiveBytes - before };
+      };
+      const untiledPeak = (await peak()).bytes;
+      const tiled64 = await peak({ tileSampleSize: 64 });
+      expect(tiled64.bytes, `peak ${tiled64.bytes} vs untiled ${untiledPeak}`).toBeLessThan(0.25 * untiledPeak);
+      const r64 = interiorRms(tiled64.out, 64);
       const r128 = interiorRms(await decodeHost(gpu, vae, z, [1, n, n, 4], { tileSampleSize: 128 }), 128);
       expect(r128).toBeLessThan(r64);
       expect(r128, `interior RMS ${r128.toFixed(4)}·scale`).toBeLessThanOrEqual(0.06);

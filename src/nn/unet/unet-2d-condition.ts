@@ -24,7 +24,7 @@ export interface UNetForwardOptions {
   outputDtype?: DType;
 }
 
-export interface PretrainedOptions extends LoadOptions {
+export interface UNetPretrainedOptions extends LoadOptions {
   /** Weight file variant, e.g. 'fp16' for `diffusion_pytorch_model.fp16.safetensors` (falls back to the standard file). */
   variant?: string;
 }
@@ -129,13 +129,23 @@ export class UNet2DConditionModel {
    * Reads `config.json` and the weights of a component folder: a path (Node) or a `FileTree` (browser,
    * in-memory), e.g. `pipeline/unet`.
    */
-  static async fromPretrained(gpu: Gpu, dir: string | FileTreeLike, opts: PretrainedOptions = {}): Promise<UNet2DConditionModel> {
+  static async fromPretrained(gpu: Gpu, dir: string | FileTreeLike, opts: UNetPretrainedOptions = {}): Promise<UNet2DConditionModel> {
     const { config, source, weights } = await readComponent(dir, opts.variant);
     try {
-      return await UNet2DConditionModel.fromConfig(config, source).load(gpu, weights, opts);
+      return await UNet2DConditionModel.fromWeights(gpu, config, weights, { ...opts, source });
     } finally {
       await weights.close();
     }
+  }
+
+  /** Builds the model for a parsed `config.json` and any weight source (e.g. files picked in a browser) and loads it. */
+  static async fromWeights(
+    gpu: Gpu,
+    raw: ConfigObject,
+    weights: WeightReader,
+    opts: LoadOptions & { source?: string } = {},
+  ): Promise<UNet2DConditionModel> {
+    return UNet2DConditionModel.fromConfig(raw, opts.source).load(gpu, weights, opts);
   }
 
   /** Strictly checks `weights` against the config (every key and shape), then uploads them in `opts.dtype`. */

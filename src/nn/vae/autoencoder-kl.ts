@@ -135,13 +135,14 @@ export class AutoencoderKL {
    */
   encode(gpu: Gpu, image: Tensor, opts: { noise?: Tensor } = {}): LatentDistribution {
     const cfg = this.config;
-    const f = this.downscaleFactor;
     if (image.rank !== 4 || image.dim(3) !== cfg.inChannels) {
       throw new ShapeError(
         `AutoencoderKL.encode: image must be channels-last [B, H, W, ${cfg.inChannels}], got ${shapeString(image.shape)}`,
       );
     }
-    const latentShape = [image.dim(0), Math.ceil(image.dim(1) / f), Math.ceil(image.dim(2) / f), cfg.latentChannels];
+    // Each downsampler (pad (0, 1), 3×3, stride 2) halves a side, rounding down.
+    const levels = cfg.blockOutChannels.length - 1;
+    const latentShape = [image.dim(0), image.dim(1) >> levels, image.dim(2) >> levels, cfg.latentChannels];
     if (opts.noise && shapeString(opts.noise.shape) !== shapeString(latentShape)) {
       throw new ShapeError(`AutoencoderKL.encode: noise ${shapeString(opts.noise.shape)} must be ${shapeString(latentShape)}`);
     }
