@@ -1,5 +1,6 @@
 /** Which runner checks which fixture `module` (the manifests' own module names). */
 import type { CaseRunner } from './runner.js';
+import { runMedvaeCase } from './runners/medvae.js';
 import { runPipelineCase } from './runners/pipeline.js';
 import { runRngCase } from './runners/rng.js';
 import { runSchedulerCase } from './runners/scheduler.js';
@@ -23,4 +24,9 @@ export const MODULE_RUNNERS: Readonly<Record<string, CaseRunner>> = {
   StableDiffusionPipeline: runPipelineCase,
   StableDiffusionImg2ImgPipeline: runPipelineCase,
   torch_cpu_rng: runRngCase,
+  'medvae.utils.loaders.load_2d': runMedvaeCase,
+  'medvae.utils.loaders.load_ct_3d': runMedvaeCase,
+  'medvae.utils.loaders.load_mri_3d': runMedvaeCase,
+  'medvae AutoencoderKL_2D': runMedvaeCase,
+  'medvae AutoencoderKL_3D': runMedvaeCase,
 };
