@@ -139,3 +139,8 @@ export function nodeFileTree(root: string): FileTree {
 export function absolute(path: string): string {
   return resolve(path);
 }
+
+/** A file next to `path` (shards next to their index). */
+export function siblingPath(path: string, name: string): string {
+  return join(dirname(path), name);
+}

@@ -12,10 +12,6 @@ export type Affine = number[][];
 /** Per input axis: [output axis (0 = R/L, 1 = A/P, 2 = S/I), +1 or -1 (pointing to R, A, S or away)]. */
 export type Orientation = [number, 1 | -1][];
 
-export function identityAffine(): Affine {
-  return [0, 1, 2, 3].map((i) => [0, 1, 2, 3].map((j) => (i === j ? 1 : 0)));
-}
-
 export function matmul4(a: Affine, b: Affine): Affine {
   const out: Affine = [];
   for (let i = 0; i < 4; i++) {

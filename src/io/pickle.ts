@@ -138,6 +138,7 @@ export function unpickle(bytes: Uint8Array, hooks: PickleHooks, file: string, st
     push(new PickleGlobal(module, name));
   };
   const setItems = (target: unknown, items: unknown[]) => {
+    if (target instanceof OpaqueObject) return; // items of an inert object are not kept
     if (!(target instanceof Map)) fail('SETITEM(S) on a non-dict');
     if (items.length % 2) fail('odd number of SETITEMS items');
     for (let i = 0; i < items.length; i += 2) (target as Map<unknown, unknown>).set(hashKey(items[i], fail), items[i + 1]);
@@ -305,6 +306,7 @@ export function unpickle(bytes: Uint8Array, hooks: PickleHooks, file: string, st
         // APPEND
         const v = pop();
         const l = top();
+        if (l instanceof OpaqueObject) break;
         if (!Array.isArray(l) || l instanceof PickleTuple) fail('APPEND to a non-list');
         (l as unknown[]).push(v);
         break;
@@ -313,6 +315,7 @@ export function unpickle(bytes: Uint8Array, hooks: PickleHooks, file: string, st
         // APPENDS
         const items = popMark();
         const l = top();
+        if (l instanceof OpaqueObject) break;
         if (!Array.isArray(l) || l instanceof PickleTuple) fail('APPENDS to a non-list');
         for (const x of items) (l as unknown[]).push(x);
         break;
@@ -360,12 +363,12 @@ export function unpickle(bytes: Uint8Array, hooks: PickleHooks, file: string, st
         break;
       }
       case 0x62: {
-        // BUILD sets an object's state: kept on opaque objects, merged into dicts, otherwise not needed.
+        // BUILD sets an object's state (attributes, e.g. a state dict's `_metadata`): kept on opaque
+        // objects, not needed elsewhere (it never adds dict items).
         const state = pop();
         const obj = top();
         if (typeof obj !== 'object' || obj === null) fail('BUILD on a non-object');
         if (obj instanceof OpaqueObject) obj.state = state;
-        else if (obj instanceof Map && state instanceof Map) for (const [k, v] of state) obj.set(k, v);
         break;
       }
       case 0x51: // BINPERSID

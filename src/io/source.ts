@@ -53,17 +53,3 @@ export function blobSource(blob: Blob, name = (blob as { name?: string }).name ?
     async close() {},
   };
 }
-
-/** Reads a whole (small) source: configs, pickles, compressed volumes. */
-export async function readAll(source: ByteSource): Promise<Uint8Array> {
-  return source.read(0, source.size);
-}
-
-/** Runs `fn` and closes the source afterwards, whether `fn` succeeds or throws. */
-export async function withSource<T>(source: ByteSource, fn: (s: ByteSource) => Promise<T>): Promise<T> {
-  try {
-    return await fn(source);
-  } finally {
-    await source.close();
-  }
-}

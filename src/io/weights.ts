@@ -94,9 +94,8 @@ export async function openWeights(path: string, opts: { stateDictKey?: string; v
     return openComponentWeights(fs.nodeFileTree(path), '', { variant: opts.variant });
   }
   if (path.endsWith('.json')) {
-    const { dirname, join } = await import('node:path');
     return openShardedWeights(await fs.readTextFile(path), path, async (shard) =>
-      weightSourceFromByteSource(await fs.fileSource(join(dirname(path), shard)), opts),
+      weightSourceFromByteSource(await fs.fileSource(fs.siblingPath(path, shard)), opts),
     );
   }
   return weightSourceFromByteSource(await fs.fileSource(path), opts);

@@ -194,6 +194,59 @@ describe('PyTorch checkpoint construction', () => {
     for (const [k, v] of Object.entries({ ...want, sub: [7, 9] })) expect([...(await lw.read(k))], k).toEqual(v);
   });
 
+  it('Lightning-style extras (callback class keys, numpy scalars, argparse hyper-parameters) load as inert data around the weights', async () => {
+    const weights = stateDictOps([{ name: 'w', storageType: 'FloatStorage', key: '0', numel: 2, offset: 0, shape: [2], stride: [1] }]);
+    const pkl = pickle(
+      op.proto(2),
+      op.emptyDict,
+      op.str('state_dict'),
+      weights,
+      // A state dict carries `_metadata` as an attribute (BUILD), not as an item.
+      op.emptyDict,
+      op.str('_metadata'),
+      op.emptyDict,
+      op.setitem,
+      op.build,
+      op.setitem,
+      op.str('global_step'),
+      op.global('numpy.core.multiarray', 'scalar'),
+      op.global('numpy', 'dtype'),
+      op.str('i8'),
+      op.tuple1,
+      op.reduce,
+      op.str('\x01\x00\x00\x00\x00\x00\x00\x00'),
+      op.tuple2,
+      op.reduce,
+      op.setitem,
+      op.str('callbacks'),
+      op.emptyDict,
+      op.global('pytorch_lightning.callbacks.model_checkpoint', 'ModelCheckpoint'),
+      op.emptyDict,
+      op.setitem,
+      op.setitem,
+      op.str('hyper_parameters'),
+      op.global('argparse', 'Namespace'),
+      op.emptyTuple,
+      [0x81], // NEWOBJ
+      op.emptyDict,
+      op.str('lr'),
+      op.int(3),
+      op.setitem,
+      op.build,
+      op.setitem,
+      op.stop,
+    );
+    const bytes = torchZip(pkl, { 0: f32Bytes([5, 6]) });
+    const w = await weightSourceFromBytes(bytes, 'lightning.ckpt');
+    expect(w.keys()).toEqual(['w']);
+    expect([...(await w.read('w'))]).toEqual([5, 6]);
+    const ck = await openTorchCheckpoint(bytes, 'lightning.ckpt');
+    const root = ck.root as Map<string, unknown>;
+    expect([...(root.get('state_dict') as Map<string, unknown>).keys()]).toEqual(['w']);
+    expect(root.get('hyper_parameters')).toMatchObject({ qualname: 'argparse.Namespace', state: new Map([['lr', 3]]) });
+    expect(root.get('global_step')).toMatchObject({ qualname: 'numpy.core.multiarray.scalar' });
+  });
+
   it('refuses globals that are not on the allow-list, naming them, and never calls anything', async () => {
     const cases: [string, Uint8Array, RegExp][] = [
       [
