@@ -12,6 +12,7 @@ import type { Command } from 'commander';
 import {
   type DType,
   type GeneratedImages,
+  type Gpu,
   MedgpuError,
   StableDiffusionImg2ImgPipeline,
   StableDiffusionPipeline,
@@ -40,6 +41,7 @@ export interface GenerateCliOptions {
   dtype: string;
   variant?: string;
   clipSkip?: string;
+  tiledDecode?: boolean;
   out: string;
   overwrite?: boolean;
   json?: boolean;
@@ -77,7 +79,23 @@ function seedOf(s: string | undefined): bigint | undefined {
 /** A progress bar on a terminal (stderr); one line per step otherwise, so logs and pipes stay readable. */
 class StepBar {
   private bar: cliProgress.SingleBar | null = null;
+  private label = '';
   private readonly tty = Boolean(process.stderr.isTTY);
+
+  /** Weight loading, per component (a bar on a terminal; silent otherwise). */
+  loading(component: string, done: number, total: number): void {
+    if (!this.tty) return;
+    if (this.label !== component) {
+      this.stop();
+      this.label = component;
+      this.bar = new cliProgress.SingleBar(
+        { stream: process.stderr, hideCursor: true, format: ` loading {component} {bar} {percentage}% of {mib} MiB` },
+        cliProgress.Presets.shades_classic,
+      );
+      this.bar.start(total, 0, { component: component.padEnd(12), mib: (total / 2 ** 20).toFixed(0) });
+    }
+    this.bar?.update(done);
+  }
 
   update(p: StepProgress): void {
     const perStep = p.elapsedMs / p.step / 1000;
@@ -85,7 +103,9 @@ class StepBar {
       console.error(`step ${p.step}/${p.numSteps}  t=${p.timestep}  ${perStep.toFixed(2)} s/step`);
       return;
     }
-    if (!this.bar) {
+    if (this.label !== 'steps' || !this.bar) {
+      this.stop();
+      this.label = 'steps';
       this.bar = new cliProgress.SingleBar(
         {
           stream: process.stderr,
@@ -96,7 +116,7 @@ class StepBar {
       );
       this.bar.start(p.numSteps, 0, { t: '', rate: '' });
     }
-    this.bar.update(p.step, { t: String(Math.round(p.timestep * 100) / 100), rate: perStep.toFixed(2) });
+    this.bar?.update(p.step, { t: String(Math.round(p.timestep * 100) / 100), rate: perStep.toFixed(2) });
   }
 
   stop(): void {
@@ -105,7 +125,8 @@ class StepBar {
   }
 }
 
-export async function runGenerate(o: GenerateCliOptions): Promise<void> {
+/** Runs `generate`; `env.gpu` reuses a device (it is then left open), otherwise one is created and destroyed. */
+export async function runGenerate(o: GenerateCliOptions, env: { gpu?: Gpu } = {}): Promise<void> {
   const log = o.json ? (s: string) => console.error(s) : (s: string) => console.log(s);
   if (o.dtype !== 'f32' && o.dtype !== 'f16') throw new MedgpuError('BAD_ARGUMENT', `--dtype must be f32 or f16, got ${o.dtype}`);
   if (o.initImage && (o.width || o.height)) {
@@ -120,6 +141,7 @@ export async function runGenerate(o: GenerateCliOptions): Promise<void> {
     seed: seedOf(o.seed) ?? BigInt(randomSeed()),
     numImagesPerPrompt: int(o.numImages, '--num-images', 1),
     clipSkip: int(o.clipSkip, '--clip-skip', 0),
+    vaeTiling: o.tiledDecode ?? false,
   };
   let model = o.model;
   if (!model) {
@@ -141,7 +163,7 @@ export async function runGenerate(o: GenerateCliOptions): Promise<void> {
   );
   const init = o.initImage ? await readImageInput(o.initImage) : undefined;
 
-  const gpu = await createGpu();
+  const gpu = env.gpu ?? (await createGpu());
   const bar = new StepBar();
   const ac = new AbortController();
   const onSigint = () => {
@@ -152,7 +174,13 @@ export async function runGenerate(o: GenerateCliOptions): Promise<void> {
   const t0 = Date.now();
   let pipe: StableDiffusionPipeline | null = null;
   try {
-    pipe = await StableDiffusionPipeline.fromPretrained(gpu, model, { dtype: o.dtype as DType, variant: o.variant, signal: ac.signal });
+    pipe = await StableDiffusionPipeline.fromPretrained(gpu, model, {
+      dtype: o.dtype as DType,
+      variant: o.variant,
+      signal: ac.signal,
+      onProgress: (component, done, total) => bar.loading(component, done, total),
+    });
+    bar.stop();
     const loadS = (Date.now() - t0) / 1000;
     log(`loaded ${model} (${o.dtype}) in ${loadS.toFixed(1)} s; scheduler ${o.scheduler ?? pipe.schedulerClass}`);
     const t1 = Date.now();
@@ -217,7 +245,7 @@ export async function runGenerate(o: GenerateCliOptions): Promise<void> {
     bar.stop();
     process.off('SIGINT', onSigint);
     pipe?.release();
-    gpu.destroy();
+    if (!env.gpu) gpu.destroy();
   }
 }
 
@@ -239,6 +267,7 @@ export function registerGenerate(program: Command): void {
     .option('--init-image <file>', 'PNG/JPEG to start from (image-to-image); its sides must be multiples of 8')
     .option('--strength <s>', 'image-to-image: how much of the schedule runs, 0..1', '0.8')
     .option('--clip-skip <k>', 'use the (k+1)-th last text encoder layer (diffusers clip_skip)')
+    .option('--tiled-decode', 'decode the image in overlapping tiles (for sizes too large to decode at once)')
     .option('--dtype <f32|f16>', 'weight and activation storage (f16 needs shader-f16)', 'f32')
     .option('--variant <name>', 'weight file variant, e.g. fp16')
     .option('-o, --out <dir>', 'output folder (created if missing)', '.')

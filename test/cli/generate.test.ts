@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { bundledModel, runGenerate } from '../../src/cli/generate.js';
 import { decodePng, encodePng } from '../../src/io/png.js';
+import { getGpu } from '../helpers/gpu.js';
 
 const out = mkdtempSync(join(tmpdir(), 'medgpu-generate-'));
 afterAll(() => rmSync(out, { recursive: true, force: true }));
@@ -23,6 +24,9 @@ const base = {
   steps: '3',
   scheduler: 'ddim',
 };
+
+// One device for the whole file (the CLI makes its own; here kernels compile once).
+const run = async (o: Parameters<typeof runGenerate>[0]) => runGenerate(o, { gpu: await getGpu() });
 
 async function captured(fn: () => Promise<void>): Promise<string> {
   const lines: string[] = [];
@@ -43,7 +47,7 @@ describe('medgpu generate', () => {
   });
 
   it('without --model runs the bundled demo, says its output is noise, and writes a PNG with the parameters', async () => {
-    const text = await captured(() => runGenerate({ ...base, seed: '11', width: '48', height: '32' }));
+    const text = await captured(() => run({ ...base, seed: '11', width: '48', height: '32' }));
     expect(text).toMatch(/No --model given: using the bundled tiny random-weight pipeline/);
     expect(text).toMatch(/output is noise/);
     const file = join(out, 'pleural-effusion-2-cm-11-0.png');
@@ -66,13 +70,13 @@ describe('medgpu generate', () => {
     const progress: string[] = [];
     const spy = vi.spyOn(console, 'error').mockImplementation((s: unknown) => void progress.push(String(s)));
     try {
-      await expect(runGenerate({ ...base, seed: '11', width: '48', height: '32' })).rejects.toMatchObject({ code: 'FILE_EXISTS' });
+      await expect(run({ ...base, seed: '11', width: '48', height: '32' })).rejects.toMatchObject({ code: 'FILE_EXISTS' });
     } finally {
       spy.mockRestore();
     }
     expect(progress.filter((l) => l.startsWith('step '))).toEqual([]);
     expect(statSync(file).mtimeMs).toBe(before);
-    await captured(() => runGenerate({ ...base, seed: '11', width: '48', height: '32', overwrite: true }));
+    await captured(() => run({ ...base, seed: '11', width: '48', height: '32', overwrite: true }));
     expect(statSync(file).mtimeMs).toBeGreaterThanOrEqual(before);
   });
 
@@ -81,15 +85,13 @@ describe('medgpu generate', () => {
     const data = new Uint8Array(40 * 24 * 3).map((_, i) => (i * 7) % 256);
     const { writeFileSync } = await import('node:fs');
     writeFileSync(init, encodePng({ width: 40, height: 24, channels: 3, bitDepth: 8, data }));
-    const text = await captured(() => runGenerate({ ...base, prompt: 'img2img', seed: '2', initImage: init, strength: '0.7' }));
+    const text = await captured(() => run({ ...base, prompt: 'img2img', seed: '2', initImage: init, strength: '0.7' }));
     expect(text).toMatch(/wrote .*img2img-2-0\.png/);
     const png = decodePng(readFileSync(join(out, 'img2img-2-0.png')), 'img2img');
     expect([png.width, png.height]).toEqual([40, 24]);
     expect(png.text?.strength).toBe('0.7');
-    await expect(captured(() => runGenerate({ ...base, initImage: init, width: '64' }))).rejects.toThrow(
-      /cannot be used with --init-image/,
-    );
-    await expect(captured(() => runGenerate({ ...base, dtype: 'f64' }))).rejects.toThrow(/--dtype must be f32 or f16/);
-    await expect(captured(() => runGenerate({ ...base, seed: '-1' }))).rejects.toThrow(/--seed must be a non-negative integer/);
+    await expect(captured(() => run({ ...base, initImage: init, width: '64' }))).rejects.toThrow(/cannot be used with --init-image/);
+    await expect(captured(() => run({ ...base, dtype: 'f64' }))).rejects.toThrow(/--dtype must be f32 or f16/);
+    await expect(captured(() => run({ ...base, seed: '-1' }))).rejects.toThrow(/--seed must be a non-negative integer/);
   });
 });

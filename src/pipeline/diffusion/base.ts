@@ -160,16 +160,13 @@ export abstract class DiffusionPipelineBase {
   }
 
   /** `vae.decode(latents / scaling_factor)` → `(x / 2 + 0.5).clamp(0, 1)`, one HWC image per batch item. */
-  protected async decodeImages(
-    latents: Tensor,
-    signal: AbortSignal | undefined,
-  ): Promise<{ images: Float32Array[]; latents: Float32Array }> {
-    throwIfAborted(signal, 'before the VAE decode');
+  protected async decodeImages(latents: Tensor, o: CommonOptions): Promise<{ images: Float32Array[]; latents: Float32Array }> {
+    throwIfAborted(o.signal, 'before the VAE decode');
     const gpu = this.gpu;
     const [b, h, w, c] = latents.shape as [number, number, number, number];
     const image = gpu.scope(() => {
       const sf = gpu.upload([this.vae.scalingFactor], [1], latents.dtype, 'scaling_factor');
-      return this.vae.decode(gpu, div(gpu, latents, sf), { outputDtype: 'f32' });
+      return this.vae.decode(gpu, div(gpu, latents, sf), { outputDtype: 'f32', tiling: o.vaeTiling ?? false });
     });
     try {
       const [, H, W, C] = image.shape as [number, number, number, number];

@@ -58,7 +58,7 @@ export class StableDiffusionImg2ImgPipeline extends DiffusionPipelineBase {
       const latents = gpu.scope(() => this.initLatents(r, img, batch, [h, w, c], schedule.timesteps[0] as number));
       if (o.trace) await o.trace({ kind: 'init_latents', tensor: latents });
       const final = await this.denoise(r, o, embeds, latents, schedule.timesteps);
-      return this.result(r, await this.decodeImages(final, o.signal), { width: img.width, height: img.height }, schedule.timesteps);
+      return this.result(r, await this.decodeImages(final, o), { width: img.width, height: img.height }, schedule.timesteps);
     });
   }
 

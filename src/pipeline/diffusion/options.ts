@@ -43,6 +43,11 @@ export interface CommonOptions {
   clipSkip?: number;
   /** A scheduler by diffusers class name or short name ("ddim", "euler", "dpm++2m"...); its config is inherited. */
   scheduler?: string;
+  /**
+   * Decode the latents tile by tile with blended overlaps (diffusers `enable_vae_tiling`), for images too
+   * large to decode at once; a no-op when the latents fit one tile.
+   */
+  vaeTiling?: boolean;
   /** Called after every denoising step; may be async (awaited). */
   callback?: (progress: StepProgress) => void | Promise<void>;
   /** Aborting stops the run before the next step and frees its GPU memory; the call rejects with code CANCELLED. */

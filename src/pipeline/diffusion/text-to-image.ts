@@ -57,7 +57,7 @@ export class StableDiffusionPipeline extends DiffusionPipelineBase {
       const scaled = sigma === 1 ? drawn : drawn.map((v) => Math.fround(v * sigma));
       const latents = gpu.upload(nchwToNhwc(scaled, batch, c, h, w), [batch, h, w, c], 'f32', 'latents');
       const final = await this.denoise(r, o, embeds, latents, timesteps);
-      return this.result(r, await this.decodeImages(final, o.signal), { width, height }, timesteps);
+      return this.result(r, await this.decodeImages(final, o), { width, height }, timesteps);
     });
   }
 }
