@@ -1,0 +1,389 @@
+/**
+ * Normalisation kernels, computed in f32 whatever the storage dtype.
+ *
+ * Group norm over channels-last maps x [N, ...spatial, C] (2D and 3D alike: the spatial axes are one axis of
+ * P positions). A group of an SD VAE map at 512² holds 512·512·4 values, so the statistics are reduced in
+ * parallel across workgroups, in three launches:
+ * 1. stats: the positions of each sample are cut into chunks; one workgroup per chunk, its lanes own
+ *    channels (lane-per-channel, so a row of C channels is read by adjacent lanes). Each lane sums its
+ *    channel's values shifted by the channel's first value in the chunk (a shifted two-moment sum: no
+ *    cancellation as long as the shift is a sample of the data) and writes a partial (mean, M2).
+ * 2. combine: one workgroup per (sample, group) merges the group's partials with Chan's parallel formula,
+ *    lane-wise then as a tree in workgroup memory, and writes per-channel coefficients
+ *    (mean, rstd·gamma, beta).
+ * 3. apply: same grid as stats; y = act((x - mean)·(rstd·gamma) + beta), each lane keeping its channel's
+ *    coefficients in registers.
+ * Chunks are bound as ranges, so maps larger than `maxStorageBufferBindingSize` are split into launches.
+ *
+ * Layer norm over the last axis (CLIP, the UNet transformer blocks): one invocation per row, an exact
+ * two-pass mean/variance, then the affine; no cross-lane reductions (on lavapipe every load is a per-lane
+ * scalar load whichever lane layout is used, so rows per lane cost the same and need no barriers).
+ */
+import type { DType } from '../runtime/dtype.js';
+import { LimitError, ShapeError } from '../runtime/errors.js';
+import type { Gpu } from '../runtime/gpu.js';
+import { type Tensor, shapeString } from '../runtime/tensor.js';
+import { defineParams, enables, grid2d, linearWorkgroup, storage } from '../runtime/wgsl.js';
+import { bindElements, bindingBudget } from './bind-range.js';
+import type { Cost } from './cost.js';
+
+const WG = 64;
+/** Elements one stats/apply workgroup aims to cover (enough work per launch unit, few partials). */
+const CHUNK_ELEMS = 16384;
+
+export interface GroupNormSpec {
+  groups: number;
+  /** Added to the variance. Default 1e-5 (PyTorch); the VAEs use 1e-6. */
+  eps?: number;
+  /** Apply SiLU to the result (diffusers' norm → SiLU pairs). */
+  silu?: boolean;
+  /** Binding-size limit to split against (default and cap: the device's maxStorageBufferBindingSize). */
+  maxBindingBytes?: number;
+}
+
+export interface NormAffine {
+  /** Scale per channel, [C]. */
+  gamma?: Tensor;
+  /** Shift per channel, [C]. */
+  beta?: Tensor;
+}
+
+const statsParams = defineParams({
+  C: 'u32',
+  P: 'u32',
+  chunkRows: 'u32',
+  chunks: 'u32',
+  lanesPerRow: 'u32',
+  R: 'u32',
+  chunk0: 'u32',
+  n0: 'u32',
+  xOff: 'u32',
+  yOff: 'u32',
+  bindRow0: 'u32',
+});
+
+/** The shared lane layout of stats and apply: lane → (row slot r, channel ch0) and this chunk's rows. */
+const LANE_LAYOUT = `  let r = lid / p.lanesPerRow;
+  let ch0 = lid % p.lanesPerRow;
+  let n = p.n0 + wid.y;
+  let chunk = p.chunk0 + wid.x;
+  let rowBegin = chunk * p.chunkRows;
+  let rowEnd = min(p.P, rowBegin + p.chunkRows);
+  // Element index in the binding of (row, channel 0): rows are counted from the binding's first row.
+  let base = p.xOff + (n * p.P + rowBegin - p.bindRow0) * p.C;`;
+
+function statsKernel(dtype: DType): string {
+  return `${enables(dtype)}${storage(0, 'x', dtype, 'read')}${storage(1, 'part', 'vec2f', 'read_write')}${statsParams.declare(2)}
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+${LANE_LAYOUT}
+  if (r < p.R) {
+    let slot = ((n * p.chunks + chunk) * p.R + r) * p.C;
+    for (var ch = ch0; ch < p.C; ch += p.lanesPerRow) {
+      var s1 = 0.0;
+      var s2 = 0.0;
+      var cnt = 0.0;
+      let k = f32(x[base + (min(rowBegin + r, rowEnd - 1u) - rowBegin) * p.C + ch]);
+      for (var row = rowBegin + r; row < rowEnd; row += p.R) {
+        let v = f32(x[base + (row - rowBegin) * p.C + ch]) - k;
+        s1 += v;
+        s2 += v * v;
+        cnt += 1.0;
+      }
+      // (mean, M2) of this lane's values; a slot with no rows writes (k, 0) and a count of 0 elsewhere.
+      let mean = s1 / max(cnt, 1.0);
+      part[slot + ch] = vec2f(k + mean, max(s2 - s1 * mean, 0.0));
+    }
+  }
+}
+`;
+}
+
+const combineParams = defineParams({
+  C: 'u32',
+  P: 'u32',
+  G: 'u32',
+  chunkRows: 'u32',
+  chunks: 'u32',
+  R: 'u32',
+  affine: 'u32',
+  eps: 'f32',
+});
+
+function combineKernel(dtype: DType): string {
+  return `${enables(dtype)}${storage(0, 'part', 'vec2f', 'read')}${storage(1, 'gamma', dtype, 'read')}${storage(2, 'beta', dtype, 'read')}${storage(3, 'coef', 'f32', 'read_write')}${combineParams.declare(4)}
+var<workgroup> wn: array<f32, ${WG}>;
+var<workgroup> wm: array<f32, ${WG}>;
+var<workgroup> w2: array<f32, ${WG}>;
+struct Stat { n: f32, m: f32, m2: f32 }
+// Chan et al.'s pairwise update: the moments of the union of two disjoint sets.
+fn merge(a: Stat, b: Stat) -> Stat {
+  let n = a.n + b.n;
+  if (b.n == 0.0) { return a; }
+  if (a.n == 0.0) { return b; }
+  let d = b.m - a.m;
+  let f = b.n / n;
+  return Stat(n, a.m + d * f, a.m2 + b.m2 + d * d * a.n * f);
+}
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let g = wid.x;
+  let n = wid.y;
+  let cg = p.C / p.G;
+  let total = p.chunks * p.R * cg;
+  var acc = Stat(0.0, 0.0, 0.0);
+  for (var e = lid; e < total; e += ${WG}u) {
+    let c = e % cg;
+    let rest = e / cg;
+    let r = rest % p.R;
+    let chunk = rest / p.R;
+    let rows = min(p.chunkRows, p.P - chunk * p.chunkRows);
+    let cnt = select(0u, (rows - r + p.R - 1u) / p.R, rows > r);
+    let v = part[((n * p.chunks + chunk) * p.R + r) * p.C + g * cg + c];
+    acc = merge(acc, Stat(f32(cnt), v.x, v.y));
+  }
+  wn[lid] = acc.n;
+  wm[lid] = acc.m;
+  w2[lid] = acc.m2;
+  for (var s = ${WG / 2}u; s > 0u; s >>= 1u) {
+    workgroupBarrier();
+    if (lid < s) {
+      let t = merge(Stat(wn[lid], wm[lid], w2[lid]), Stat(wn[lid + s], wm[lid + s], w2[lid + s]));
+      wn[lid] = t.n;
+      wm[lid] = t.m;
+      w2[lid] = t.m2;
+    }
+  }
+  workgroupBarrier();
+  let mean = wm[0];
+  let rstd = 1.0 / sqrt(w2[0] / wn[0] + p.eps);
+  for (var c = lid; c < cg; c += ${WG}u) {
+    let ch = g * cg + c;
+    var ga = 1.0;
+    var be = 0.0;
+    if (p.affine != 0u) {
+      ga = f32(gamma[ch]);
+      be = f32(beta[ch]);
+    }
+    let o = (n * p.C + ch) * 3u;
+    coef[o] = mean;
+    coef[o + 1u] = rstd * ga;
+    coef[o + 2u] = be;
+  }
+}
+`;
+}
+
+function applyKernel(dtype: DType, silu: boolean): string {
+  const act = silu ? 'v / (1.0 + exp(-v))' : 'v';
+  return `${enables(dtype)}${storage(0, 'x', dtype, 'read')}${storage(1, 'coef', 'f32', 'read')}${storage(2, 'y', dtype, 'read_write')}${statsParams.declare(3)}
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+${LANE_LAYOUT}
+  let ybase = p.yOff + (n * p.P + rowBegin - p.bindRow0) * p.C;
+  if (r < p.R) {
+    for (var ch = ch0; ch < p.C; ch += p.lanesPerRow) {
+      let o = (n * p.C + ch) * 3u;
+      let mean = coef[o];
+      let mul = coef[o + 1u];
+      let add = coef[o + 2u];
+      for (var row = rowBegin + r; row < rowEnd; row += p.R) {
+        let i = (row - rowBegin) * p.C + ch;
+        let v = (f32(x[base + i]) - mean) * mul + add;
+        y[ybase + i] = ${dtype}(${act});
+      }
+    }
+  }
+}
+`;
+}
+
+function checkAffine(op: string, x: Tensor, C: number, affine: NormAffine): void {
+  const { gamma, beta } = affine;
+  if (!gamma !== !beta) throw new ShapeError(`${op}: give both gamma and beta, or neither`);
+  for (const [name, t] of [
+    ['gamma', gamma],
+    ['beta', beta],
+  ] as const) {
+    if (t && (t.numel !== C || t.dtype !== x.dtype)) {
+      throw new ShapeError(
+        `${op}: ${name} ${shapeString(t.shape)} ${t.dtype} must hold ${C} ${x.dtype} values (one per channel of x ${shapeString(x.shape)})`,
+      );
+    }
+  }
+}
+
+/**
+ * The stats/apply work layout for C channels: lanes per row, row slots R, and rows per chunk (a multiple of
+ * R, about CHUNK_ELEMS elements, and never more than fit in `maxRows` rows of one binding).
+ */
+function laneLayout(C: number, maxRows: number) {
+  const lanesPerRow = Math.min(C, WG);
+  const R = Math.floor(WG / lanesPerRow);
+  const want = Math.max(R, Math.ceil(CHUNK_ELEMS / C / R) * R);
+  const chunkRows = Math.min(want, Math.max(1, Math.floor(maxRows / R)) * R);
+  return { lanesPerRow, R, chunkRows };
+}
+
+/**
+ * Group norm of a channels-last map x [N, ...spatial, C] (spatial may be empty, 2D or 3D); same shape and
+ * dtype out. Statistics are f32 with the biased variance, as PyTorch.
+ */
+export function groupNorm(gpu: Gpu, x: Tensor, affine: NormAffine, spec: GroupNormSpec): Tensor {
+  if (x.rank < 2) throw new ShapeError(`groupNorm: x ${shapeString(x.shape)} must be [N, ...spatial, C]`);
+  const N = x.dim(0);
+  const C = x.dim(-1);
+  const G = spec.groups;
+  if (!Number.isInteger(G) || G < 1 || C % G !== 0) {
+    throw new ShapeError(`groupNorm: ${G} groups do not divide the ${C} channels of x ${shapeString(x.shape)}`);
+  }
+  checkAffine('groupNorm', x, C, affine);
+  const y = gpu.empty(x.shape, x.dtype, 'group norm out');
+  if (y.numel === 0) return y;
+  const P = x.numel / (N * C);
+  const dtype = x.dtype;
+  const es = dtype === 'f32' ? 4 : 2;
+  const limit = bindingBudget(gpu, spec.maxBindingBytes);
+  const { lanesPerRow, R, chunkRows } = laneLayout(C, Math.floor(limit / (C * es)));
+  if (chunkRows * C * es > limit) {
+    throw new LimitError('LIMIT_EXCEEDED', `groupNorm: ${R} rows of ${C} ${dtype} channels exceed the binding limit ${limit}`);
+  }
+  const chunks = Math.ceil(P / chunkRows);
+  const partBytes = N * chunks * R * C * 8;
+  // Partials and coefficients are bound whole (they are ~8·R/chunkRows of x's size).
+  if (partBytes > bindingBudget(gpu) || N * C * 12 > bindingBudget(gpu)) {
+    throw new LimitError('LIMIT_EXCEEDED', `groupNorm: x ${shapeString(x.shape)} needs statistics over ${limit} bytes; split the batch`);
+  }
+  const maxDim = Number(gpu.limits.maxComputeWorkgroupsPerDimension);
+  if (N > maxDim || G > maxDim)
+    throw new LimitError('LIMIT_EXCEEDED', `groupNorm: ${N} samples × ${G} groups exceed ${maxDim} workgroups per dimension`);
+
+  return gpu.scope(() => {
+    const part = gpu.empty([N * chunks * R * C * 2], 'f32', 'group norm partials');
+    const coef = gpu.empty([N * C * 3], 'f32', 'group norm coefficients');
+    // Launch units: (samples n0.., chunks chunk0..). Whole samples per launch while x fits a binding; else
+    // ranges of chunks of one sample.
+    const rowElems = C;
+    const units: { n0: number; nn: number; chunk0: number; nc: number }[] = [];
+    const sampleElems = P * C;
+    if (sampleElems * es <= limit && chunks <= maxDim) {
+      const per = Math.max(1, Math.min(maxDim, Math.floor(limit / (sampleElems * es))));
+      for (let n0 = 0; n0 < N; n0 += per) units.push({ n0, nn: Math.min(per, N - n0), chunk0: 0, nc: chunks });
+    } else {
+      const perChunks = Math.max(1, Math.min(maxDim, Math.floor(limit / (chunkRows * rowElems * es))));
+      for (let n0 = 0; n0 < N; n0++)
+        for (let c0 = 0; c0 < chunks; c0 += perChunks) units.push({ n0, nn: 1, chunk0: c0, nc: Math.min(perChunks, chunks - c0) });
+    }
+    const unitRange = (u: (typeof units)[number]) => {
+      const row0 = u.n0 * P + u.chunk0 * chunkRows;
+      const row1 = (u.n0 + u.nn - 1) * P + Math.min(P, (u.chunk0 + u.nc) * chunkRows);
+      return { row0, rows: row1 - row0 };
+    };
+    const values = (u: (typeof units)[number], xOff: number, yOff: number, row0: number) =>
+      statsParams.pack({ C, P, chunkRows, chunks, lanesPerRow, R, chunk0: u.chunk0, n0: u.n0, xOff, yOff, bindRow0: row0 });
+    for (const u of units) {
+      const { row0, rows } = unitRange(u);
+      const xr = bindElements(gpu, x, row0 * C, rows * C);
+      // The kernel indexes with absolute (n, chunk): n0/chunk0 shift wid into place, bindRow0 shifts rows.
+      gpu.dispatch({
+        key: `groupnorm.stats:${dtype}`,
+        code: () => statsKernel(dtype),
+        bindings: [xr.binding, part],
+        params: values(u, xr.elemOff, 0, row0),
+        workgroups: [u.nc, u.nn, 1],
+      });
+    }
+    gpu.dispatch({
+      key: `groupnorm.combine:${dtype}`,
+      code: () => combineKernel(dtype),
+      bindings: [part, affine.gamma ?? part, affine.beta ?? part, coef],
+      params: combineParams.pack({ C, P, G, chunkRows, chunks, R, affine: affine.gamma ? 1 : 0, eps: spec.eps ?? 1e-5 }),
+      workgroups: [G, N, 1],
+    });
+    for (const u of units) {
+      const { row0, rows } = unitRange(u);
+      const xr = bindElements(gpu, x, row0 * C, rows * C);
+      const yr = bindElements(gpu, y, row0 * C, rows * C);
+      gpu.dispatch({
+        key: `groupnorm.apply:${dtype}:${!!spec.silu}`,
+        code: () => applyKernel(dtype, !!spec.silu),
+        bindings: [xr.binding, coef, yr.binding],
+        params: values(u, xr.elemOff, yr.elemOff, row0),
+        workgroups: [u.nc, u.nn, 1],
+      });
+    }
+    return y;
+  });
+}
+
+/** bytes: x read and y written once (the ideal; the kernels read x twice). flops: ~8 per element. */
+export function groupNormCost(numel: number, dtype: DType): Cost {
+  const es = dtype === 'f32' ? 4 : 2;
+  return { flops: 8 * numel, bytes: 2 * es * numel };
+}
+
+export interface LayerNormSpec {
+  /** Added to the variance. Default 1e-5 (PyTorch, CLIP and the UNet transformer blocks). */
+  eps?: number;
+  /** Binding-size limit to split against (default and cap: the device's maxStorageBufferBindingSize). */
+  maxBindingBytes?: number;
+}
+
+const lnParams = defineParams({ rows: 'u32', D: 'u32', affine: 'u32', eps: 'f32', xOff: 'u32', yOff: 'u32' });
+
+function layerNormKernel(dtype: DType): string {
+  return `${enables(dtype)}${storage(0, 'x', dtype, 'read')}${storage(1, 'gamma', dtype, 'read')}${storage(2, 'beta', dtype, 'read')}${storage(3, 'y', dtype, 'read_write')}${lnParams.declare(4)}
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = ${linearWorkgroup} * ${WG}u + lid;
+  if (row < p.rows) {
+    let base = p.xOff + row * p.D;
+    let ybase = p.yOff + row * p.D;
+    var s = 0.0;
+    for (var c = 0u; c < p.D; c++) { s += f32(x[base + c]); }
+    let mean = s / f32(p.D);
+    var s2 = 0.0;
+    for (var c = 0u; c < p.D; c++) { let v = f32(x[base + c]) - mean; s2 += v * v; }
+    let rstd = 1.0 / sqrt(s2 / f32(p.D) + p.eps);
+    for (var c = 0u; c < p.D; c++) {
+      var v = (f32(x[base + c]) - mean) * rstd;
+      if (p.affine != 0u) { v = v * f32(gamma[c]) + f32(beta[c]); }
+      y[ybase + c] = ${dtype}(v);
+    }
+  }
+}
+`;
+}
+
+/** Layer norm over the last axis of x [..., D]; same shape and dtype out. */
+export function layerNorm(gpu: Gpu, x: Tensor, affine: NormAffine = {}, spec: LayerNormSpec = {}): Tensor {
+  if (x.rank < 1) throw new ShapeError('layerNorm: x must have rank >= 1');
+  const D = x.dim(-1);
+  checkAffine('layerNorm', x, D, affine);
+  const y = gpu.empty(x.shape, x.dtype, 'layer norm out');
+  if (y.numel === 0) return y;
+  const rows = x.numel / D;
+  const es = x.dtype === 'f32' ? 4 : 2;
+  const limit = bindingBudget(gpu, spec.maxBindingBytes);
+  // Whole rows per launch, bound as ranges when x exceeds the binding limit.
+  const perLaunch = Math.max(1, Math.floor(limit / (D * es)));
+  if (D * es > limit) throw new LimitError('LIMIT_EXCEEDED', `layerNorm: one row of ${D} ${x.dtype} exceeds the binding limit`);
+  for (let r0 = 0; r0 < rows; r0 += perLaunch) {
+    const n = Math.min(perLaunch, rows - r0);
+    const xr = bindElements(gpu, x, r0 * D, n * D);
+    const yr = bindElements(gpu, y, r0 * D, n * D);
+    gpu.dispatch({
+      key: `layernorm:${x.dtype}`,
+      code: () => layerNormKernel(x.dtype),
+      bindings: [xr.binding, affine.gamma ?? xr.binding, affine.beta ?? xr.binding, yr.binding],
+      params: lnParams.pack({ rows: n, D, affine: affine.gamma ? 1 : 0, eps: spec.eps ?? 1e-5, xOff: xr.elemOff, yOff: yr.elemOff }),
+      workgroups: grid2d(Math.ceil(n / WG)),
+    });
+  }
+  return y;
+}
+
+export function layerNormCost(numel: number, dtype: DType): Cost {
+  const es = dtype === 'f32' ? 4 : 2;
+  return { flops: 8 * numel, bytes: 2 * es * numel };
+}

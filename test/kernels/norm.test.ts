@@ -1,0 +1,286 @@
+import { fc, test } from '@fast-check/vitest';
+import { describe, expect, vi } from 'vitest';
+import { groupNorm, layerNorm } from '../../src/kernels/norm.js';
+import { groupNormRef, layerNormRef } from '../../src/kernels/reference/norm.js';
+import { type DType, roundToF16 } from '../../src/runtime/dtype.js';
+import type { Gpu } from '../../src/runtime/gpu.js';
+import type { Binding } from '../../src/runtime/recorder.js';
+import type { Tensor } from '../../src/runtime/tensor.js';
+import { getGpu } from '../helpers/gpu.js';
+
+const RUNS = Number(process.env.FC_RUNS ?? 12);
+const U = 2 ** -24;
+
+/** Deterministic values `offset + spread·U(-1, 1)`, rounded to the storage dtype. */
+const values = (n: number, seed: number, dtype: DType, spread = 2, offset = 0) => {
+  let s = seed >>> 0 || 1;
+  const v = Float32Array.from({ length: n }, () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return offset + ((s / 2 ** 32) * 2 - 1) * spread;
+  });
+  return dtype === 'f16' ? roundToF16(v) : v;
+};
+
+/** Runs `fn` with its output buffer poisoned first, so unwritten elements read back as NaN. */
+function poisoned(gpu: Gpu, shape: number[], dtype: DType, fn: () => Tensor): Tensor {
+  return gpu.scope(() => {
+    const out = gpu.empty(shape, dtype);
+    gpu.poison(out);
+    out.release();
+    return fn();
+  });
+}
+
+/** Every buffer range bound by every dispatch made while `fn` runs. */
+function bindings(gpu: Gpu, fn: () => void): { buffer: GPUBuffer; size: number }[] {
+  const seen: { buffer: GPUBuffer; size: number }[] = [];
+  const orig = gpu.dispatch.bind(gpu);
+  const spy = vi.spyOn(gpu, 'dispatch').mockImplementation((args) => {
+    for (const b of args.bindings as Binding[])
+      seen.push({ buffer: b.buffer, size: 'shape' in b ? b.byteLength : (b.size ?? b.buffer.size) });
+    orig(args);
+  });
+  try {
+    fn();
+  } finally {
+    spy.mockRestore();
+  }
+  return seen;
+}
+
+/** Asserts that every binding of x's or y's buffer stays within `limit` bytes. */
+function expectSplit(seen: { buffer: GPUBuffer; size: number }[], tensors: Tensor[], limit: number) {
+  const bufs = new Set(tensors.map((t) => t.buffer));
+  const mine = seen.filter((b) => bufs.has(b.buffer));
+  expect(mine.length).toBeGreaterThan(2);
+  for (const b of mine) expect(b.size).toBeLessThanOrEqual(limit);
+}
+
+interface GnCase {
+  n: number;
+  sp: number[];
+  groups: number;
+  perGroup: number;
+  eps: number;
+  affine: boolean;
+  silu: boolean;
+  /** Values are offset + spread·U(-1,1): a large offset relative to the spread tests the variance's stability. */
+  offset: number;
+  spread: number;
+  seed: number;
+}
+
+/**
+ * Group norm bound: the statistics carry relative error ~n·u from f32 sums (a few 1e-6 at these sizes),
+ * and the mean itself is an f32 number, off by up to u·|mean|, which x - mean turns into an absolute error
+ * of u·|mean|·rstd in the standardised value z. So |err| <= |γ|·(1e-5·(1 + |z|) + 4u·|mean|·rstd) + 1e-6
+ * (SiLU's slope is below 1.1, inside the margin), plus 2⁻¹⁰·|y| for f16 output rounding.
+ */
+async function checkGroupNorm(gpu: Gpu, c: GnCase, dtype: DType, maxBindingBytes?: number) {
+  const C = c.groups * c.perGroup;
+  const shape = [c.n, ...c.sp, C];
+  const numel = shape.reduce((a, b) => a * b, 1);
+  const xv = values(numel, c.seed, dtype, c.spread, c.offset);
+  const gv = c.affine ? values(C, c.seed ^ 0x51ed27, dtype, 1.5) : undefined;
+  const bv = c.affine ? values(C, c.seed ^ 0x2545f49, dtype, 1) : undefined;
+  const want = groupNormRef(xv, shape, c.groups, c.eps, { gamma: gv, beta: bv }, c.silu);
+  const z = groupNormRef(xv, shape, c.groups, c.eps);
+  const P = numel / (c.n * C);
+  await gpu.scopeAsync(async () => {
+    const x = gpu.upload(xv, shape, dtype);
+    const gamma = gv && gpu.upload(gv, [C], dtype);
+    const beta = bv && gpu.upload(bv, [C], dtype);
+    let y: Tensor | undefined;
+    const seen = bindings(gpu, () => {
+      y = poisoned(gpu, shape, dtype, () =>
+        groupNorm(gpu, x, { gamma, beta }, { groups: c.groups, eps: c.eps, silu: c.silu, maxBindingBytes }),
+      );
+    });
+    if (maxBindingBytes !== undefined) expectSplit(seen, [x, y as Tensor], maxBindingBytes);
+    const got = await gpu.read(y as Tensor);
+    // Per (sample, group): mean and rstd, for the bound.
+    const stats = new Map<number, { mean: number; rstd: number }>();
+    for (let n = 0; n < c.n; n++) {
+      for (let g = 0; g < c.groups; g++) {
+        let sum = 0;
+        let sq = 0;
+        const at = (p: number, k: number) => (n * P + p) * C + g * c.perGroup + k;
+        for (let p = 0; p < P; p++) for (let k = 0; k < c.perGroup; k++) sum += xv[at(p, k)] as number;
+        const mean = sum / (P * c.perGroup);
+        for (let p = 0; p < P; p++) for (let k = 0; k < c.perGroup; k++) sq += ((xv[at(p, k)] as number) - mean) ** 2;
+        stats.set(n * c.groups + g, { mean, rstd: 1 / Math.sqrt(sq / (P * c.perGroup) + c.eps) });
+      }
+    }
+    for (let i = 0; i < numel; i++) {
+      const ch = i % C;
+      const n = Math.floor(i / (P * C));
+      const { mean, rstd } = stats.get(n * c.groups + Math.floor(ch / c.perGroup)) as { mean: number; rstd: number };
+      const zi = z[i] as number;
+      const ga = gv ? Math.abs(gv[ch] as number) : 1;
+      const w = want[i] as number;
+      const tol = ga * (1e-5 * (1 + Math.abs(zi)) + 4 * U * Math.abs(mean) * rstd) + 1e-6 + (dtype === 'f16' ? 2 ** -10 * Math.abs(w) : 0);
+      const g0 = got[i] as number;
+      if (!(Math.abs(g0 - w) <= tol)) {
+        throw new Error(`${dtype} ${JSON.stringify(c)}: element ${i} (channel ${ch}): got ${g0}, want ${w}, tol ${tol}`);
+      }
+    }
+  });
+}
+
+const gnCase = (rank: 2 | 3): fc.Arbitrary<GnCase> =>
+  fc.record({
+    n: fc.integer({ min: 1, max: 3 }),
+    sp: fc.array(fc.oneof(fc.constant(1), fc.integer({ min: 1, max: rank === 2 ? 23 : 9 })), { minLength: rank, maxLength: rank }),
+    groups: fc.oneof(fc.constantFrom(1, 2, 3, 4, 32), fc.integer({ min: 1, max: 8 })),
+    perGroup: fc.oneof(fc.constantFrom(1, 3, 4, 7, 10), fc.integer({ min: 1, max: 24 })),
+    eps: fc.constantFrom(1e-5, 1e-6),
+    affine: fc.boolean(),
+    silu: fc.boolean(),
+    offset: fc.constantFrom(0, 0, 3, -50),
+    spread: fc.constantFrom(2, 0.01, 100),
+    seed: fc.integer(),
+  });
+
+describe('groupNorm', () => {
+  for (const rank of [2, 3] as const) {
+    test.prop([gnCase(rank), fc.constantFrom('f32', 'f16') as fc.Arbitrary<DType>], { numRuns: RUNS })(
+      `${rank}D channels-last maps, any group count, affine and SiLU, f32 and f16 storage: |err| <= |γ|·(1e-5·(1+|z|) + 4u·|mean|·rstd) + 1e-6 (+ 2⁻¹⁰|y| f16)`,
+      async (c, dtype) => {
+        const gpu = await getGpu();
+        if (dtype === 'f16' && !gpu.hasF16) return;
+        await checkGroupNorm(gpu, c, dtype);
+      },
+    );
+  }
+
+  test('many chunks per group, C not a multiple of the 64 lanes, a mean 10⁴ times the spread (naive E[x²]−E[x]² fails)', async () => {
+    const gpu = await getGpu();
+    // 48×50 positions × 130 channels: 19 chunks of 127 rows per sample (lanes 0..63 then 64..127, 128..129); groups of 13 channels.
+    await checkGroupNorm(
+      gpu,
+      { n: 2, sp: [48, 50], groups: 10, perGroup: 13, eps: 1e-6, affine: true, silu: true, offset: 1e4, spread: 1, seed: 5 },
+      'f32',
+    );
+  });
+
+  test.prop([gnCase(2), fc.constantFrom(2, 3, 7), fc.constantFrom('f32', 'f16') as fc.Arbitrary<DType>], {
+    numRuns: Math.max(3, Math.ceil(RUNS / 3)),
+  })(
+    'maps over the binding limit (small, artificial) are split into offset-bound ranges: every binding within the limit',
+    async (c, parts, dtype) => {
+      const gpu = await getGpu();
+      if (dtype === 'f16' && !gpu.hasF16) return;
+      const big = { ...c, sp: c.sp.map((d) => d + 6) };
+      const C = big.groups * big.perGroup;
+      const es = dtype === 'f32' ? 4 : 2;
+      const xBytes = big.n * big.sp[0]! * big.sp[1]! * C * es;
+      // At least the launcher's alignment slack plus one chunk of row slots (up to 64 rows).
+      const limit = Math.max(Math.ceil(xBytes / parts), 256 + 8 + 64 * C * es);
+      const before = gpu.recorder.dispatches;
+      await checkGroupNorm(gpu, big, dtype, limit);
+      expect(gpu.recorder.dispatches - before).toBeGreaterThanOrEqual(3);
+    },
+  );
+
+  test('bad arguments give ShapeErrors naming the tensors', async () => {
+    const gpu = await getGpu();
+    gpu.scope(() => {
+      const x = gpu.zeros([1, 4, 4, 12]);
+      expect(() => groupNorm(gpu, x, {}, { groups: 5 })).toThrow(/5 groups do not divide the 12 channels of x \[1, 4, 4, 12\]/);
+      expect(() => groupNorm(gpu, x, { gamma: gpu.zeros([6]), beta: gpu.zeros([6]) }, { groups: 3 })).toThrow(
+        /gamma \[6\] f32 must hold 12/,
+      );
+      expect(() => groupNorm(gpu, x, { gamma: gpu.zeros([12]) }, { groups: 3 })).toThrow(/both gamma and beta/);
+      expect(() => groupNorm(gpu, gpu.zeros([12]), {}, { groups: 3 })).toThrow(/must be \[N, \.\.\.spatial, C\]/);
+    });
+  });
+});
+
+interface LnCase {
+  rows: number[];
+  D: number;
+  eps: number;
+  affine: boolean;
+  offset: number;
+  seed: number;
+}
+
+/** Layer norm bound: exact two-pass statistics in f32 over D values: |err| <= |γ|·(D·u·8·(1+|z|) + 4u·|mean|·rstd) + 1e-6 (+ 2⁻¹⁰|y| f16). */
+async function checkLayerNorm(gpu: Gpu, c: LnCase, dtype: DType, maxBindingBytes?: number) {
+  const shape = [...c.rows, c.D];
+  const numel = shape.reduce((a, b) => a * b, 1);
+  const xv = values(numel, c.seed, dtype, 2, c.offset);
+  const gv = c.affine ? values(c.D, c.seed ^ 0x51ed27, dtype, 1.5) : undefined;
+  const bv = c.affine ? values(c.D, c.seed ^ 0x2545f49, dtype, 1) : undefined;
+  const want = layerNormRef(xv, c.D, c.eps, { gamma: gv, beta: bv });
+  const z = layerNormRef(xv, c.D, c.eps);
+  await gpu.scopeAsync(async () => {
+    const x = gpu.upload(xv, shape, dtype);
+    const gamma = gv && gpu.upload(gv, [c.D], dtype);
+    const beta = bv && gpu.upload(bv, [c.D], dtype);
+    let y: Tensor | undefined;
+    const seen = bindings(gpu, () => {
+      y = poisoned(gpu, shape, dtype, () => layerNorm(gpu, x, { gamma, beta }, { eps: c.eps, maxBindingBytes }));
+    });
+    if (maxBindingBytes !== undefined) expectSplit(seen, [x, y as Tensor], maxBindingBytes);
+    const got = await gpu.read(y as Tensor);
+    const rows = numel / c.D;
+    const means = new Float64Array(rows);
+    const rstds = new Float64Array(rows);
+    for (let r = 0; r < rows; r++) {
+      let sum = 0;
+      let sq = 0;
+      for (let k = 0; k < c.D; k++) sum += xv[r * c.D + k] as number;
+      means[r] = sum / c.D;
+      for (let k = 0; k < c.D; k++) sq += ((xv[r * c.D + k] as number) - (means[r] as number)) ** 2;
+      rstds[r] = 1 / Math.sqrt(sq / c.D + c.eps);
+    }
+    for (let i = 0; i < numel; i++) {
+      const r = Math.floor(i / c.D);
+      const mean = means[r] as number;
+      const rstd = rstds[r] as number;
+      const zi = z[i] as number;
+      const ga = gv ? Math.abs(gv[i % c.D] as number) : 1;
+      const w = want[i] as number;
+      const tol =
+        ga * (8 * c.D * U * (1 + Math.abs(zi)) + 4 * U * Math.abs(mean) * rstd) + 1e-6 + (dtype === 'f16' ? 2 ** -10 * Math.abs(w) : 0);
+      if (!(Math.abs((got[i] as number) - w) <= tol))
+        throw new Error(`${dtype} ${JSON.stringify(c)}: element ${i}: got ${got[i]}, want ${w}, tol ${tol}`);
+    }
+  });
+}
+
+const lnCase: fc.Arbitrary<LnCase> = fc.record({
+  rows: fc.array(fc.oneof(fc.constant(1), fc.integer({ min: 1, max: 80 })), { minLength: 0, maxLength: 2 }),
+  D: fc.oneof(fc.constantFrom(1, 2, 7, 64, 320, 768, 1280), fc.integer({ min: 1, max: 300 })),
+  eps: fc.constantFrom(1e-5, 1e-6),
+  affine: fc.boolean(),
+  offset: fc.constantFrom(0, 0, 5, -1000),
+  seed: fc.integer(),
+});
+
+describe('layerNorm', () => {
+  test.prop([lnCase, fc.constantFrom('f32', 'f16') as fc.Arbitrary<DType>], { numRuns: RUNS })(
+    'last axis, affine or not, f32 and f16 storage: |err| <= |γ|·(8·D·u·(1+|z|) + 4u·|mean|·rstd) + 1e-6 (+ 2⁻¹⁰|y| f16)',
+    async (c, dtype) => {
+      const gpu = await getGpu();
+      if (dtype === 'f16' && !gpu.hasF16) return;
+      await checkLayerNorm(gpu, c, dtype);
+    },
+  );
+
+  test('rows over the binding limit (small, artificial) are split into offset-bound ranges', async () => {
+    const gpu = await getGpu();
+    const before = gpu.recorder.dispatches;
+    await checkLayerNorm(gpu, { rows: [3, 77], D: 77, eps: 1e-5, affine: true, offset: 1, seed: 9 }, 'f32', 8192);
+    expect(gpu.recorder.dispatches - before).toBeGreaterThan(4);
+  });
+
+  test('gamma of the wrong size is a ShapeError naming it', async () => {
+    const gpu = await getGpu();
+    gpu.scope(() => {
+      const x = gpu.zeros([2, 5, 8]);
+      expect(() => layerNorm(gpu, x, { gamma: gpu.zeros([5]), beta: gpu.zeros([5]) })).toThrow(/gamma \[5\] f32 must hold 8/);
+    });
+  });
+});
