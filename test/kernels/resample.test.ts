@@ -20,6 +20,10 @@ const values = (n: number, seed: number, dtype: 'f32' | 'f16') => {
   return dtype === 'f16' ? roundToF16(v) : v;
 };
 const count = (s: Shape) => s.reduce((a, b) => a * b, 1);
+/** No split, or a binding limit (bytes) that forces about `parts` launches (272 bytes go to offset alignment). */
+const splitArb = fc.option(fc.constantFrom(2, 3, 7), { nil: undefined });
+const limitFor = (bytes: number, parts: number | undefined) =>
+  parts === undefined ? undefined : 272 + Math.max(64, Math.ceil(bytes / parts));
 
 function poisoned(gpu: Gpu, shape: Shape, dtype: 'f32' | 'f16', run: () => Tensor): Tensor {
   return gpu.scope(() => {
@@ -31,15 +35,16 @@ function poisoned(gpu: Gpu, shape: Shape, dtype: 'f32' | 'f16', run: () => Tenso
 }
 
 describe('resample', () => {
-  test.prop([fc.array(dim, { minLength: 4, maxLength: 5 }), fc.integer(), dtypeArb], { numRuns: RUNS })(
-    'nearest x2 upsampling (2D NHWC and 3D NDHWC) is exact (poisoned output)',
-    async (shape, seed, dtype) => {
+  test.prop([fc.array(dim, { minLength: 4, maxLength: 5 }), fc.integer(), dtypeArb, splitArb], { numRuns: RUNS })(
+    'nearest x2 upsampling (2D NHWC and 3D NDHWC) is exact, also split (poisoned output)',
+    async (shape, seed, dtype, parts) => {
       const gpu = await getGpu();
       const xv = values(count(shape), seed, dtype);
       const want = upsampleNearest2xRef(xv, shape);
+      const maxBindingBytes = limitFor(want.data.length * 4, parts);
       await gpu.scopeAsync(async () => {
         const x = gpu.upload(xv, shape, dtype);
-        const y = poisoned(gpu, want.shape, dtype, () => upsampleNearest2x(gpu, x));
+        const y = poisoned(gpu, want.shape, dtype, () => upsampleNearest2x(gpu, x, { maxBindingBytes }));
         expect(y.shape).toEqual(want.shape);
         expectClose(await gpu.read(y), want.data, 0, 0, `up2x ${shape}`);
       });
@@ -58,15 +63,17 @@ describe('resample', () => {
         ),
       fc.integer(),
       dtypeArb,
+      splitArb,
     ],
     { numRuns: RUNS },
-  )('zero padding with per-axis before/after is exact (poisoned output)', async ([shape, pads], seed, dtype) => {
+  )('zero padding with per-axis before/after is exact, also split (poisoned output)', async ([shape, pads], seed, dtype, parts) => {
     const gpu = await getGpu();
     const xv = values(count(shape), seed, dtype);
     const want = padRef(xv, shape, pads);
+    const maxBindingBytes = limitFor(want.data.length * 4, parts);
     await gpu.scopeAsync(async () => {
       const x = gpu.upload(xv, shape, dtype);
-      const y = poisoned(gpu, want.shape, dtype, () => pad(gpu, x, pads));
+      const y = poisoned(gpu, want.shape, dtype, () => pad(gpu, x, pads, { maxBindingBytes }));
       expect(y.shape).toEqual(want.shape);
       expectClose(await gpu.read(y), want.data, 0, 0, `pad ${shape} by ${JSON.stringify(pads)}`);
     });
