@@ -1,5 +1,6 @@
 /** Which runner checks which fixture `module` (the manifests' own module names). */
 import type { CaseRunner } from './runner.js';
+import { runCheckpointCase } from './runners/checkpoint.js';
 import { runMedvaeCase } from './runners/medvae.js';
 import { runPipelineCase } from './runners/pipeline.js';
 import { runRngCase } from './runners/rng.js';
@@ -29,4 +30,5 @@ export const MODULE_RUNNERS: Readonly<Record<string, CaseRunner>> = {
   'medvae.utils.loaders.load_mri_3d': runMedvaeCase,
   'medvae AutoencoderKL_2D': runMedvaeCase,
   'medvae AutoencoderKL_3D': runMedvaeCase,
+  torch_checkpoint: runCheckpointCase,
 };

@@ -40,6 +40,26 @@ describe('verifyFixtures', () => {
     expect(new Set(na)).toEqual(new Set(['input_ids_openai_clip', 'model_outputs', 'step_noises']));
   }, 120_000);
 
+  it('reads every PyTorch checkpoint case to exactly the reference tensors, and names a mismatch', async () => {
+    const gpu = await getGpu();
+    const ok = await verifyFixtures(gpu, ['test/fixtures/checkpoints']);
+    expect(ok.cases).toBe(4);
+    expect(ok.failed).toEqual([]);
+    expect(ok.checks.map((k) => k.output)).toEqual(['all 224 tensors', 'all 224 tensors', 'all 224 tensors', 'all 4 tensors']);
+    // A checkpoint compared with the wrong reference: its tensor names are reported.
+    const dir = writeManifest('ckpt', [
+      {
+        name: 'wrong',
+        module: 'torch_checkpoint',
+        file: join(process.cwd(), 'test/fixtures/checkpoints/views_zip.pt'),
+        same_tensors_as: join(process.cwd(), 'test/fixtures/checkpoints/views_expected.safetensors'),
+        tensor_count: 5,
+      },
+    ]);
+    const bad = await verifyFixtures(gpu, [dir]);
+    expect(bad.failed.map((k) => k.output)).toEqual(['tensor count']);
+  });
+
   it('reports a module without a runner and a runner error as failed checks with the reason', async () => {
     const gpu = await getGpu();
     const dir = writeManifest('bad', [
