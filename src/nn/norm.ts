@@ -20,12 +20,7 @@ export class GroupNorm {
 
   /** x [N, ..., C] → same shape; `silu` fuses the activation that follows most norms in diffusers. */
   forward(gpu: Gpu, x: Tensor, opts: { silu?: boolean } = {}): Tensor {
-    return groupNorm(
-      gpu,
-      x,
-      { weight: this.weight.value, bias: this.bias.value },
-      { groups: this.groups, eps: this.eps, activation: opts.silu ? 'silu' : undefined },
-    );
+    return groupNorm(gpu, x, { gamma: this.weight.value, beta: this.bias.value }, { groups: this.groups, eps: this.eps, silu: opts.silu });
   }
 }
 
@@ -43,6 +38,6 @@ export class LayerNorm {
   }
 
   forward(gpu: Gpu, x: Tensor): Tensor {
-    return layerNorm(gpu, x, { weight: this.weight.value, bias: this.bias.value }, { eps: this.eps });
+    return layerNorm(gpu, x, { gamma: this.weight.value, beta: this.bias.value }, { eps: this.eps });
   }
 }
