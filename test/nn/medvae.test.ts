@@ -8,6 +8,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
+import { openWeights } from '../../src/io/weights.js';
+import { MedVAEAutoencoder } from '../../src/nn/medvae/autoencoder.js';
+import { parseMedVAEConfigText } from '../../src/nn/medvae/config.js';
 import { computeMedvaeCase } from '../../src/pipeline/medvae/fixture-case.js';
 import { TorchGenerator } from '../../src/pipeline/rng.js';
 import { diff } from '../helpers/compare.js';
@@ -65,6 +68,30 @@ describe('MedVAE models against the reference fixtures', () => {
     }
     console.log(`${c.name}\n  ${report.join('\n  ')}`);
     expect(failures).toEqual([]);
+  });
+
+  test('a batch of two images gives each image its own result (per-sample norms, attention within a sample)', async () => {
+    const gpu = await getGpu();
+    const c = modelCases[0] as Case;
+    const ts = readSafetensors(join(dir, c.file));
+    const x = f32(ts, 'x');
+    const flipped = x.map((v) => -v);
+    const config = parseMedVAEConfigText(readFileSync(join(root, c.model as string, 'config.yaml'), 'utf8'), 'config.yaml');
+    const src = await openWeights(join(root, c.model as string, 'model.safetensors'));
+    const model = new MedVAEAutoencoder(config, { dims: 2, fileShape: (k) => src.info(k)?.shape, loraDefault: false });
+    await model.load(gpu, src);
+    await src.close();
+    const [one, two, both] = await gpu.scopeAsync(async () => {
+      const run = async (data: Float32Array, n: number) => gpu.read(model.moments(gpu, gpu.upload(data, [n, 64, 48, 1])));
+      const pair = new Float32Array(2 * x.length);
+      pair.set(x);
+      pair.set(flipped, x.length);
+      return [await run(x, 1), await run(flipped, 1), await run(pair, 2)];
+    });
+    model.release();
+    const half = (one as Float32Array).length;
+    expect(diff((both as Float32Array).subarray(0, half), one as Float32Array).maxAbs).toBeLessThan(1e-6);
+    expect(diff((both as Float32Array).subarray(half), two as Float32Array).maxAbs).toBeLessThan(1e-6);
   });
 
   test('the seeded torch-compatible generator draws the eps the reference sampled', () => {

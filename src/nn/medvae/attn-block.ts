@@ -35,9 +35,10 @@ export class AttnBlock {
   forward(gpu: Gpu, x: Tensor): Tensor {
     return gpu.scope(() => {
       const c = this.channels;
-      const n = x.numel / c;
+      const batch = x.dim(0);
+      const n = x.numel / c / batch;
       const h = this.norm.forward(gpu, x);
-      const tokens = (t: Tensor) => t.reshape([1, n, 1, c]);
+      const tokens = (t: Tensor) => t.reshape([batch, n, 1, c]);
       const q = tokens(this.q.forward(gpu, h));
       const k = tokens(this.k.forward(gpu, h));
       const v = tokens(this.v.forward(gpu, h));

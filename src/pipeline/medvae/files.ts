@@ -45,9 +45,17 @@ export function stemOf(path: string): string {
 export async function listInputs(input: string, dims: 2 | 3): Promise<{ files: string[]; skipped: string[] }> {
   const kind = await pathKind(input);
   if (kind === 'missing') throw new MedgpuError('BAD_ARGUMENT', `input ${input} does not exist`);
-  if (kind === 'file') return { files: [input], skipped: [] };
-  const { readdir } = await import('node:fs/promises');
   const exts: readonly string[] = dims === 2 ? IMAGE_EXTENSIONS : VOLUME_EXTENSIONS;
+  if (kind === 'file') {
+    if (!exts.some((e) => input.toLowerCase().endsWith(e))) {
+      throw new MedgpuError(
+        'BAD_ARGUMENT',
+        `${input}: ${dims === 2 ? '2D models take PNG or JPEG images' : '3D models take NIfTI volumes (.nii, .nii.gz)'}`,
+      );
+    }
+    return { files: [input], skipped: [] };
+  }
+  const { readdir } = await import('node:fs/promises');
   const files: string[] = [];
   const skipped: string[] = [];
   for (const name of (await readdir(input)).sort()) {
