@@ -4,8 +4,8 @@
  */
 import { type DType, bytesPerElement } from '../runtime/dtype.js';
 import { LimitError, MedgpuError, ShapeError } from '../runtime/errors.js';
-import { alignUp } from '../runtime/recorder.js';
 import type { Gpu } from '../runtime/gpu.js';
+import type { BufferBinding } from '../runtime/recorder.js';
 import { type Shape, type Tensor, numel, shapeString } from '../runtime/tensor.js';
 import { defineParams, enables, grid2d, linearWorkgroup, storage } from '../runtime/wgsl.js';
 import type { Cost } from './cost.js';
@@ -35,49 +35,97 @@ export function uploadIds(gpu: Gpu, ids: ArrayLike<number>, shape: Shape, vocab?
   return t;
 }
 
-const gatherParams = defineParams({ n: 'u32', d: 'u32', row0: 'u32', rows: 'u32' });
+/** Table units (scalars or vec4s) one invocation copies: enough to amortise finding its row. */
+const SEG = 32;
 
-function gatherKernel(dtype: DType): string {
-  return `${enables(dtype)}${storage(0, 'table', dtype, 'read')}${storage(1, 'ids', 'u32', 'read')}${storage(2, 'y', dtype, 'read_write')}${gatherParams.declare(3)}
+const gatherParams = defineParams({
+  d: 'u32',
+  nseg: 'u32',
+  total: 'u32',
+  row0: 'u32',
+  rows: 'u32',
+  tOff: 'u32',
+  idOff: 'u32',
+  yOff: 'u32',
+});
+
+function gatherKernel(dtype: DType, vec: 1 | 4): string {
+  const T = vec === 4 ? `vec4<${dtype}>` : dtype;
+  return `${enables(dtype)}${storage(0, 'table', T, 'read')}${storage(1, 'ids', 'u32', 'read')}${storage(2, 'y', T, 'read_write')}${gatherParams.declare(3)}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let base = (${linearWorkgroup} * ${WG}u + lid) * ${PER_THREAD}u;
-  for (var k = 0u; k < ${PER_THREAD}u; k++) {
-    let i = base + k;
-    if (i >= p.n) { return; }
-    // This launch binds table rows [row0, row0 + rows); outputs whose id lies elsewhere belong to another
-    // launch. Ids were range-checked on upload, so every output is written by exactly one launch.
-    let id = ids[i / p.d];
-    if (id >= p.row0 && id - p.row0 < p.rows) { y[i] = table[(id - p.row0) * p.d + i % p.d]; }
-  }
+  let t = ${linearWorkgroup} * ${WG}u + lid;
+  let tc = min(t, p.total - 1u);
+  let seg = tc % p.nseg;
+  let r = tc / p.nseg;
+  // This launch binds table rows [row0, row0 + rows); outputs whose id lies elsewhere belong to another
+  // launch. Ids were range-checked on upload, so every output is written by exactly one launch.
+  let id = ids[p.idOff + r];
+  let mine = t < p.total && id >= p.row0 && id - p.row0 < p.rows;
+  let end = select(0u, min(p.d, (seg + 1u) * ${SEG}u), mine);
+  let src = p.tOff + (id - p.row0) * p.d;
+  let dst = p.yOff + r * p.d;
+  for (var i = seg * ${SEG}u; i < end; i++) { y[dst + i] = table[src + i]; }
 }
 `;
 }
 
-/** `table[ids]`: ids of shape S (from `uploadIds`) and a `[V, D]` table give `[...S, D]`. */
-export function gather(gpu: Gpu, table: Tensor, ids: Tensor): Tensor {
+/** Binds elements [lo, hi) of `t` (element size `es`): offset aligned down, size rounded up to `unit` bytes. */
+function bindRange(gpu: Gpu, t: Tensor, es: number, lo: number, hi: number, unit: number): { binding: BufferBinding; base: number } {
+  const align = Number(gpu.limits.minStorageBufferOffsetAlignment);
+  const off = Math.floor((lo * es) / align) * align;
+  const end = Math.min(t.buffer.size, Math.ceil((hi * es) / unit) * unit);
+  return { binding: { buffer: t.buffer, offset: off, size: Math.max(unit, end - off) }, base: off / es };
+}
+
+/**
+ * `table[ids]`: ids of shape S (from `uploadIds`) and a `[V, D]` table give `[...S, D]`. A table or an
+ * output over the binding limit (CLIP-L's 49408×768 f32 table is 145 MiB) is bound in windows of rows.
+ */
+export function gather(gpu: Gpu, table: Tensor, ids: Tensor, spec: { maxBindingBytes?: number } = {}): Tensor {
   if (table.rank !== 2) throw new ShapeError(`gather: embedding table must be [V, D], got ${shapeString(table.shape)}`);
   const [v, d] = table.shape as [number, number];
   const y = gpu.empty([...ids.shape, d], table.dtype);
-  const n = y.numel;
-  if (n === 0) return y;
+  if (y.numel === 0) return y;
   if (v === 0) throw new ShapeError(`gather: embedding table ${shapeString(table.shape)} has no rows`);
-  // A table over maxStorageBufferBindingSize (CLIP-L's 49408×768 f32 is 145 MiB) is bound in row windows.
   const es = bytesPerElement(table.dtype);
-  const align = gpu.limits.minStorageBufferOffsetAlignment;
-  const maxRows = Math.floor((gpu.limits.maxStorageBufferBindingSize - align) / (d * es));
-  if (maxRows < 1) throw new LimitError('LIMIT_EXCEEDED', `gather: one row of ${d} ${table.dtype} exceeds maxStorageBufferBindingSize`);
-  const rowsPer = v <= maxRows ? v : Math.floor(maxRows / align) * align || maxRows;
-  for (let row0 = 0; row0 < v; row0 += rowsPer) {
-    const rows = Math.min(rowsPer, v - row0);
-    const whole = row0 === 0 && rows === v;
-    gpu.dispatch({
-      key: `embedding.gather:${table.dtype}`,
-      code: () => gatherKernel(table.dtype),
-      bindings: [whole ? table : { buffer: table.buffer, offset: row0 * d * es, size: alignUp(rows * d * es, 4) }, ids, y],
-      params: gatherParams.pack({ n, d, row0, rows }),
-      workgroups: grid2d(Math.ceil(n / (WG * PER_THREAD))),
-    });
+  const align = Number(gpu.limits.minStorageBufferOffsetAlignment);
+  const device = Number(gpu.limits.maxStorageBufferBindingSize);
+  const limit = Math.min(spec.maxBindingBytes ?? device, device) - align - 16;
+  const maxRows = Math.floor(limit / (d * es));
+  if (maxRows < 1) {
+    throw new LimitError('LIMIT_EXCEEDED', `gather: one row of ${d} ${table.dtype} values exceeds the binding limit of ${limit} bytes`);
+  }
+  const vec: 1 | 4 = d % 4 === 0 ? 4 : 1;
+  const unit = Math.max(4, vec * es);
+  const n = ids.numel;
+  const nseg = Math.ceil(d / vec / SEG);
+  const outRows = Math.min(n, maxRows, Math.floor(limit / 4));
+  for (let r0 = 0; r0 < n; r0 += outRows) {
+    const count = Math.min(outRows, n - r0);
+    const allOut = r0 === 0 && count === n;
+    const yb = allOut ? { binding: y, base: 0 } : bindRange(gpu, y, es, r0 * d, (r0 + count) * d, unit);
+    const ib = allOut ? { binding: ids, base: 0 } : bindRange(gpu, ids, 4, r0, r0 + count, 4);
+    for (let row0 = 0; row0 < v; row0 += maxRows) {
+      const rows = Math.min(maxRows, v - row0);
+      const tb = row0 === 0 && rows === v ? { binding: table, base: 0 } : bindRange(gpu, table, es, row0 * d, (row0 + rows) * d, unit);
+      gpu.dispatch({
+        key: `embedding.gather:${table.dtype}:v${vec}`,
+        code: () => gatherKernel(table.dtype, vec),
+        bindings: [tb.binding, ib.binding, yb.binding],
+        params: gatherParams.pack({
+          d: d / vec,
+          nseg,
+          total: count * nseg,
+          row0,
+          rows,
+          tOff: (row0 * d - tb.base) / vec,
+          idOff: r0 - ib.base,
+          yOff: (r0 * d - yb.base) / vec,
+        }),
+        workgroups: grid2d(Math.ceil((count * nseg) / WG)),
+      });
+    }
   }
   return y;
 }
