@@ -11,6 +11,7 @@ import { loadSafetensors } from '../../src/io/safetensors.js';
 import { permute } from '../../src/kernels/layout.js';
 import { parseUNetConfig } from '../../src/nn/unet/config.js';
 import { UNet2DConditionModel } from '../../src/nn/unet/unet-2d-condition.js';
+import { expectedKeys } from '../../src/nn/params.js';
 import { CheckpointError, ConfigError, ShapeError } from '../../src/runtime/errors.js';
 import type { Gpu } from '../../src/runtime/gpu.js';
 import { readManifest, readCaseTensors, valuesOf } from '../../src/verify/manifest.js';
@@ -42,6 +43,16 @@ function values(n: number, seed: number): Float32Array {
     s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
     return (s / 2 ** 32) * 2 - 1;
   });
+}
+
+/** He-style uniform weights (so activations stay O(1) through the net), norm scales near 1. */
+function randomParam(name: string, shape: readonly number[], seed: number): Float32Array {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const fanIn = shape.length > 1 ? shape.slice(1).reduce((a, b) => a * b, 1) : 1;
+  const v = values(n, seed * 7919 + 1);
+  if (/norm[0-9_a-z]*\.weight$/.test(name)) return v.map((x) => 1 + 0.2 * x);
+  if (name.endsWith('.bias')) return v.map((x) => 0.1 * x);
+  return v.map((x) => (x * Math.sqrt(3)) / Math.sqrt(fanIn));
 }
 
 /** Runs the model on channels-last host data and reads the prediction back. */
@@ -154,6 +165,66 @@ describe('UNet2DConditionModel beyond the fixtures', () => {
         const d = diff(got, valuesOf(t.get('out') as NonNullable<ReturnType<typeof t.get>>));
         expect(d.nonFinite).toBe(0);
         expect(d.maxRel, `${name}: f16 max rel ${d.maxRel.toExponential(3)}`).toBeLessThanOrEqual(5e-3);
+      } finally {
+        model.release();
+      }
+    }
+  });
+
+  it('options the fixtures do not use match the float64 reference (random weights): per-block layers, 2-layer transformers, scale factors, kernels, no mid block', async () => {
+    const gpu = await getGpu();
+    const options: Record<string, unknown> = {
+      in_channels: 3,
+      out_channels: 5,
+      block_out_channels: [16, 32],
+      layers_per_block: [1, 2],
+      down_block_types: ['CrossAttnDownBlock2D', 'CrossAttnDownBlock2D'],
+      up_block_types: ['CrossAttnUpBlock2D', 'UpBlock2D'],
+      attention_head_dim: [2, 4],
+      transformer_layers_per_block: [2, 1],
+      cross_attention_dim: 24,
+      norm_num_groups: 4,
+      norm_eps: 1e-6,
+      center_input_sample: true,
+      resnet_out_scale_factor: 1.41,
+      mid_block_scale_factor: 1.7,
+      time_embedding_dim: 40,
+      conv_in_kernel: 5,
+      conv_out_kernel: 1,
+      downsample_padding: 0,
+      use_linear_projection: true,
+      flip_sin_to_cos: false,
+      freq_shift: 1,
+    };
+    for (const extra of [{}, { mid_block_type: null }]) {
+      const model = UNet2DConditionModel.fromConfig({ ...options, ...extra }, 'options test');
+      const keys = [...expectedKeys(model.params)];
+      const host = new Map(keys.map(([name, shape], i) => [name, randomParam(name, shape, i)]));
+      await model.load(gpu, {
+        path: '<random>',
+        keys: () => [...host.keys()],
+        info: (n) => (host.has(n) ? { shape: keys.find(([k]) => k === n)?.[1] ?? [] } : undefined),
+        read: async (n) => host.get(n) as Float32Array,
+      });
+      try {
+        const [b, h, w] = [2, 7, 5];
+        const sample = values(b * h * w * 3, 21);
+        const ctx = values(b * 9 * 24, 22);
+        const got = await predict(gpu, model, sample, [b, h, w, 3], [3, 640], ctx, [b, 9, 24]);
+        const want = ref.unetForward(
+          model.config,
+          (n) => Float64Array.from(host.get(n) ?? []),
+          ref.img(b, h, w, 3, Float64Array.from(sample)),
+          [3, 640],
+          ref.img(b, 9, 1, 24, Float64Array.from(ctx)),
+        );
+        expect(got.length).toBe(b * h * w * 5);
+        const d = diff(got, want.d);
+        expect(d.nonFinite).toBe(0);
+        // Same bound as the fixtures' (10× an f32 engine's own error against float64, relative to the scale).
+        // The weights keep activations O(1) (observed max |out| 1.6-2.6), so the relative bound means something.
+        expect(want.d.reduce((m, v) => Math.max(m, Math.abs(v)), 0)).toBeGreaterThan(0.5);
+        expect(d.maxRel, `max rel ${d.maxRel.toExponential(3)}`).toBeLessThanOrEqual(1e-5);
       } finally {
         model.release();
       }
