@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { openWeights } from '../../src/io/weights.js';
 import { permute, slice } from '../../src/kernels/layout.js';
-import type { WeightReader } from '../../src/nn/params.js';
+import { type WeightReader, expectedKeys } from '../../src/nn/params.js';
 import { AutoencoderKL } from '../../src/nn/vae/autoencoder-kl.js';
 import { tilePlan } from '../../src/nn/vae/tiled-decode.js';
 import { CheckpointError, ShapeError } from '../../src/runtime/errors.js';
@@ -16,6 +16,7 @@ import { readCaseTensors, readManifest, valuesOf } from '../../src/verify/manife
 import { runVaeCase } from '../../src/verify/runners/vae.js';
 import { diff } from '../helpers/compare.js';
 import { getGpu } from '../helpers/gpu.js';
+import * as ref from './sd-reference.js';
 
 const manifest = await readManifest('test/fixtures/vae/manifest.json');
 const SD1 = 'test/fixtures/pipelines/sd1/vae';
@@ -27,6 +28,16 @@ function values(n: number, seed: number): Float32Array {
     s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
     return (s / 2 ** 32) * 2 - 1;
   });
+}
+
+/** He-style uniform weights (so activations stay O(1) through the net), norm scales near 1. */
+function randomParam(name: string, shape: readonly number[], seed: number): Float32Array {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const fanIn = shape.length > 1 ? shape.slice(1).reduce((a, b) => a * b, 1) : 1;
+  const v = values(n, seed * 7919 + 1);
+  if (/norm[0-9_a-z]*\.weight$/.test(name)) return v.map((x) => 1 + 0.2 * x);
+  if (name.endsWith('.bias')) return v.map((x) => 0.1 * x);
+  return v.map((x) => (x * Math.sqrt(3)) / Math.sqrt(fanIn));
 }
 
 async function decodeHost(gpu: Gpu, vae: AutoencoderKL, z: Float32Array, shape: number[], tiling?: { tileSampleSize?: number }) {
@@ -110,6 +121,64 @@ describe('AutoencoderKL weights', () => {
         const d = diff(got, want);
         expect(d.nonFinite).toBe(0);
         expect(d.maxRel, `${name}: f16 max rel ${d.maxRel.toExponential(3)}`).toBeLessThanOrEqual(1e-2);
+      } finally {
+        vae.release();
+      }
+    }
+  });
+
+  it('options the fixtures do not use match the float64 reference (random weights): no quant convs, no attention, 3 levels', async () => {
+    const gpu = await getGpu();
+    const base = {
+      in_channels: 1,
+      out_channels: 2,
+      latent_channels: 3,
+      block_out_channels: [8, 16, 16],
+      layers_per_block: 1,
+      norm_num_groups: 4,
+    };
+    for (const extra of [
+      { use_quant_conv: false, use_post_quant_conv: false },
+      { mid_block_add_attention: false, layers_per_block: 2 },
+    ]) {
+      const vae = AutoencoderKL.fromConfig({
+        ...base,
+        down_block_types: Array(3).fill('DownEncoderBlock2D'),
+        up_block_types: Array(3).fill('UpDecoderBlock2D'),
+        ...extra,
+      });
+      const keys = [...expectedKeys(vae.params)];
+      const shapes = new Map(keys);
+      const host = new Map(keys.map(([name, shape], i) => [name, randomParam(name, shape, i)]));
+      await vae.load(gpu, {
+        path: '<random>',
+        keys: () => [...host.keys()],
+        info: (n) => {
+          const shape = shapes.get(n);
+          return shape && { shape };
+        },
+        read: async (n) => host.get(n) as Float32Array,
+      });
+      try {
+        const W = (n: string) => Float64Array.from(host.get(n) ?? []);
+        const image = values(2 * 20 * 12, 31);
+        const z = values(2 * 5 * 3 * 3, 32);
+        const [moments, decoded] = await gpu.scopeAsync(async () => {
+          const d = vae.encode(gpu, gpu.upload(image, [2, 20, 12, 1]));
+          return [await gpu.read(d.mean), await gpu.read(vae.decode(gpu, gpu.upload(z, [2, 5, 3, 3])))];
+        });
+        const wantMoments = ref.vaeEncode(vae.config, W, ref.img(2, 20, 12, 1, Float64Array.from(image)));
+        const wantMean = wantMoments.d.filter((_, i) => i % 6 < 3);
+        const wantImage = ref.vaeDecode(vae.config, W, ref.img(2, 5, 3, 3, Float64Array.from(z)));
+        for (const [what, got, want] of [
+          ['mean', moments, wantMean],
+          ['image', decoded, wantImage.d],
+        ] as const) {
+          const d = diff(got, want);
+          expect(d.nonFinite).toBe(0);
+          expect(want.reduce((m, v) => Math.max(m, Math.abs(v)), 0)).toBeGreaterThan(0.5);
+          expect(d.maxRel, `${what}: max rel ${d.maxRel.toExponential(3)}`).toBeLessThanOrEqual(1e-5);
+        }
       } finally {
         vae.release();
       }
