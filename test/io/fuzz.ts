@@ -1,9 +1,11 @@
 import { fc } from '@fast-check/vitest';
-import { expect } from 'vitest';
+import { expect, vi } from 'vitest';
 import { MedgpuError } from '../../src/runtime/errors.js';
 
 /** Cases per fuzz property: small in CI, `npm run fuzz` sets FUZZ_RUNS=5000. */
 export const FUZZ_RUNS = Number(process.env.FUZZ_RUNS ?? 120);
+// Large fuzz runs take minutes per property: give every test of a file that fuzzes room for them.
+vi.setConfig({ testTimeout: Math.max(120_000, FUZZ_RUNS * 200) });
 
 /** A mutation of a valid file: what real corruption and crafted files look like. */
 export type Mutation =
