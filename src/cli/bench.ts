@@ -22,4 +22,20 @@ export function registerBenchCommands(bench: Command): void {
       await runPeerBench(gpu, { json: Boolean(opts.json), filter: opts.filter, reps: Number(opts.reps), peers: list(opts.peers) });
       gpu.destroy();
     });
+
+  bench
+    .command('e2e')
+    .description('model-level times at real sizes (random weights): text encoder, UNet step, VAE decode, generation, MedVAE 2D/3D')
+    .option('--json', 'print one JSON array of {name, medianMs, gflops, peakRssBytes, peakPoolBytes, peer, peerMedianMs, ratio}')
+    .option('--filter <regex>', 'only cases whose name matches')
+    .option('--reps <n>', 'samples per case after a warm-up run (heavy cases: one)', '3')
+    .option('--profile', 'instead: per-kernel time breakdown of one UNet step (CFG batch 2)')
+    .option('--profile-size <px>', 'image size of the profiled UNet step: 256 or 512', '512')
+    .action(async (opts: { json?: boolean; filter?: string; reps: string; profile?: boolean; profileSize: string }) => {
+      const { runE2eBench, runUnetProfile } = await import('../../bench/e2e/run.js');
+      const gpu = await createGpu();
+      if (opts.profile) await runUnetProfile(gpu, { json: Boolean(opts.json), px: Number(opts.profileSize) });
+      else await runE2eBench(gpu, { json: Boolean(opts.json), filter: opts.filter, reps: Number(opts.reps) });
+      gpu.destroy();
+    });
 }

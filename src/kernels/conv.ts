@@ -558,6 +558,7 @@ function convStored(
       bindings: [xb.binding, w.tensor, bias ?? w.tensor, res, yb.binding],
       params: params.pack(values),
       workgroups: [gx, gy, colGroups],
+      cost: convCost(1, c.mCount, (c.xHi - c.xLo) / g.cin, g.cin, g.cout, g.k[0] * g.k[1] * g.k[2], dtype, !!residual),
     });
   }
   return y;

@@ -1,0 +1,129 @@
+/**
+ * SD1.5 / RoentGen v1 at real size: CLIP ViT-L text encoder, UNet 320-640-1280-1280, VAE 128-256-512-512,
+ * built from weights/configs/sd15 with deterministic random weights; the tokenizer and PNDM scheduler
+ * config are SD1.5's real ones, as copied into the test fixtures (test/fixtures/pipelines/sd1).
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { nodeFileTree } from '../../src/io/node-fs.js';
+import { CLIPTextModel } from '../../src/nn/clip/text-model.js';
+import type { ConfigObject } from '../../src/nn/config.js';
+import { releaseParams } from '../../src/nn/params.js';
+import { UNet2DConditionModel } from '../../src/nn/unet/unet-2d-condition.js';
+import { AutoencoderKL } from '../../src/nn/vae/autoencoder-kl.js';
+import { type DiffusionComponents, loadTokenizer } from '../../src/pipeline/diffusion/components.js';
+import { StableDiffusionPipeline } from '../../src/pipeline/diffusion/text-to-image.js';
+import type { SchedulerConfig } from '../../src/pipeline/schedulers/config.js';
+import type { Gpu } from '../../src/runtime/gpu.js';
+import { benchValues } from '../peers/layers.js';
+import type { E2eCase } from './case.js';
+import { f32Bytes, randomFor } from './weights.js';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../..');
+const readJson = (rel: string) => JSON.parse(readFileSync(join(ROOT, rel), 'utf8')) as ConfigObject;
+
+/** The three models, the tokenizer and the scheduler config, as a pipeline's components. */
+export async function loadSd15(gpu: Gpu): Promise<DiffusionComponents & { release(): void; weightBytes: number }> {
+  const textEncoder = CLIPTextModel.fromConfig(readJson('weights/configs/sd15/text_encoder.json'), 'sd15/text_encoder.json');
+  await textEncoder.load(gpu, randomFor(textEncoder.params));
+  const unet = UNet2DConditionModel.fromConfig(readJson('weights/configs/sd15/unet.json'), 'sd15/unet.json');
+  await unet.load(gpu, randomFor(unet.params));
+  const vae = AutoencoderKL.fromConfig(readJson('weights/configs/sd15/vae.json'), 'sd15/vae.json');
+  await vae.load(gpu, randomFor(vae.params));
+  const fixture = 'test/fixtures/pipelines/sd1';
+  return {
+    source: 'SD1.5 configs (weights/configs/sd15) with random weights',
+    tokenizer: await loadTokenizer(nodeFileTree(join(ROOT, fixture, 'tokenizer'))),
+    textEncoder,
+    unet,
+    vae,
+    schedulerConfig: readJson(`${fixture}/scheduler/scheduler_config.json`) as SchedulerConfig,
+    unetSampleSize: 64,
+    dtype: 'f32',
+    weightBytes: f32Bytes(textEncoder.params) + f32Bytes(unet.params) + f32Bytes(vae.params),
+    release() {
+      releaseParams(textEncoder.params);
+      releaseParams(unet.params);
+      releaseParams(vae.params);
+    },
+  };
+}
+
+type Sd15 = Awaited<ReturnType<typeof loadSd15>>;
+
+/** 77 CLIP ids per prompt: BOS, a few words, EOS, padded with EOS (SD1's tokenizer pads with EOS). */
+function promptIds(batch: number): number[] {
+  const ids: number[] = [];
+  for (let b = 0; b < batch; b++) {
+    const words = b === 0 ? [] : [320, 1125, 539, 320, 4380, 14092]; // "" (negative) and a short prompt
+    const row = [49406, ...words, 49407];
+    while (row.length < 77) row.push(49407);
+    ids.push(...row);
+  }
+  return ids;
+}
+
+export function sd15Cases(): E2eCase<Sd15>[] {
+  const group = 'sd15';
+  const load = loadSd15;
+  const unetStep = (px: number): E2eCase<Sd15> => ({
+    name: `sd15 unet step cfg b2 ${px}²`,
+    group,
+    warmedBefore: px > 256,
+    load,
+    async prepare(gpu, m) {
+      const s = px / 8;
+      const sample = gpu.upload(benchValues(2 * s * s * 4), [2, s, s, 4]);
+      const ctx = gpu.upload(benchValues(2 * 77 * 768, 7), [2, 77, 768]);
+      return async () => {
+        gpu.scope(() => void m.unet.forward(gpu, sample, 981, ctx));
+        await gpu.sync();
+      };
+    },
+  });
+  const vaeDecode = (px: number): E2eCase<Sd15> => ({
+    name: `sd15 vae decode ${px}²`,
+    group,
+    warmedBefore: px > 256,
+    load,
+    async prepare(gpu, m) {
+      const s = px / 8;
+      const latents = gpu.upload(benchValues(s * s * 4), [1, s, s, 4]);
+      return async () => {
+        gpu.scope(() => void m.vae.decode(gpu, latents));
+        await gpu.sync();
+      };
+    },
+  });
+  return [
+    {
+      name: 'sd15 text encoder (2×77 tokens)',
+      group,
+      load,
+      async prepare(gpu, m) {
+        const ids = promptIds(2);
+        return async () => {
+          gpu.scope(() => void m.textEncoder.forward(gpu, ids, 2));
+          await gpu.sync();
+        };
+      },
+    },
+    unetStep(256),
+    unetStep(512),
+    vaeDecode(256),
+    vaeDecode(512),
+    {
+      name: 'sd15 generation 256² 20 steps (pndm, cfg 7.5)',
+      group,
+      heavy: true,
+      load,
+      async prepare(gpu, m) {
+        const pipe = new StableDiffusionPipeline(gpu, m);
+        return async () => {
+          await pipe.generate({ prompt: 'a chest x-ray', width: 256, height: 256, numInferenceSteps: 20, guidanceScale: 7.5, seed: 0 });
+        };
+      },
+    },
+  ];
+}
