@@ -2,7 +2,18 @@
 import type { KernelBench } from './case.js';
 import { convBenches } from './cases/conv.js';
 import { elementwise } from './cases/elementwise.js';
+import { embeddingBenches } from './cases/embedding.js';
+import { layoutBenches } from './cases/layout.js';
 import { matmulBenches } from './cases/matmul.js';
+import { resampleBenches } from './cases/resample.js';
 import { softmaxBenches } from './cases/softmax.js';
 
-export const KERNEL_BENCHES: KernelBench[] = [...convBenches, ...elementwise, ...matmulBenches, ...softmaxBenches];
+export const KERNEL_BENCHES: KernelBench[] = [
+  ...convBenches,
+  ...elementwise,
+  ...matmulBenches,
+  ...softmaxBenches,
+  ...resampleBenches,
+  ...layoutBenches,
+  ...embeddingBenches,
+];

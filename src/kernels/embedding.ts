@@ -240,3 +240,8 @@ export function gatherCost(rows: number, d: number, dtype: DType): Cost {
   const b = dtype === 'f32' ? 4 : 2;
   return { flops: 0, bytes: rows * 4 + 2 * rows * d * b };
 }
+
+/** Timestep embedding: about 30 flops per output (frequency, reduction, sin/cos); the output written once. */
+export function timestepEmbeddingCost(batch: number, dim: number, dtype: DType): Cost {
+  return { flops: 30 * batch * dim, bytes: batch * 4 + batch * dim * bytesPerElement(dtype) };
+}
