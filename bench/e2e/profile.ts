@@ -35,3 +35,16 @@ export function summariseProfile(ds: readonly ProfiledDispatch[]): ProfileRow[] 
     }))
     .sort((a, b) => b.totalMs - a.totalMs);
 }
+
+/** Shares by kernel family (the key up to its first ':' or '.'), e.g. "conv 55.5%, matmul 38.6%". */
+export function familyShares(rows: readonly ProfileRow[]): string {
+  const by = new Map<string, number>();
+  for (const r of rows) {
+    const family = r.kernel.split(/[:.]/)[0] as string;
+    by.set(family, (by.get(family) ?? 0) + r.share);
+  }
+  return [...by.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .map(([f, share]) => `${f} ${(100 * share).toFixed(1)}%`)
+    .join(', ');
+}

@@ -7,8 +7,9 @@
  */
 import { loadavg } from 'node:os';
 import type { Gpu } from '../../src/runtime/gpu.js';
+import { PEERS, PeerProcess } from '../peers/peer-process.js';
 import { E2E_CASES, type E2eCase, type Loaded } from './cases.js';
-import { type ProfileRow, summariseProfile } from './profile.js';
+import { type ProfileRow, familyShares, summariseProfile } from './profile.js';
 
 /** One row of `--json`: exactly the fields issue 7 asks for (peer fields null where no peer ran). */
 export interface E2eRow {
@@ -56,11 +57,20 @@ export async function runE2eBench(gpu: Gpu, opts: E2eOptions): Promise<E2eRow[]>
   const cases = E2E_CASES.filter((c) => !re || re.test(c.name));
   const rows: E2eRow[] = [];
   let loaded = null as { group: string; models: Loaded } | null;
-  if (!opts.json) {
-    console.log(
-      `${'case'.padEnd(48)} ${'median ms'.padStart(11)} ${'GFLOP/s'.padStart(8)} ${'peak RSS'.padStart(10)} ${'peak pool'.padStart(10)}  n  load`,
-    );
+  // Whole-block peers are PyTorch modules written like diffusers' (bench/peers/torch_peer.py).
+  let torch: PeerProcess | null = null;
+  if (cases.some((c) => c.peer)) {
+    const p = await PeerProcess.start(PEERS.find((d) => d.id === 'torch') as (typeof PEERS)[number]);
+    if (p instanceof PeerProcess) {
+      torch = p;
+      log(`peer torch: ${p.name} ${p.version} (${p.detail})`);
+    } else log(`peer torch skipped: ${p.skipped}`);
   }
+  // Rows go to stdout, or to the log (stderr) as progress when stdout is reserved for the JSON.
+  const out = opts.json ? log : (line: string) => console.log(line);
+  out(
+    `${'case'.padEnd(48)} ${'median ms'.padStart(11)} ${'GFLOP/s'.padStart(8)} ${'peak RSS'.padStart(10)} ${'peak pool'.padStart(10)} ${'peer ms'.padStart(10)} ${'ratio'.padStart(6)}  n  load`,
+  );
   try {
     for (const c of cases) {
       if (loaded?.group !== c.group) {
@@ -72,24 +82,29 @@ export async function runE2eBench(gpu: Gpu, opts: E2eOptions): Promise<E2eRow[]>
           `${c.group}: random weights loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s (${gib(loaded.models.weightBytes)} f32)`,
         );
       }
-      const row = await runCase(gpu, c, loaded.models, opts.reps, log);
+      const row = await runCase(gpu, c, loaded.models, opts.reps, log, torch);
       rows.push(row.row);
-      if (!opts.json) {
-        console.log(
-          `${row.row.name.padEnd(48)} ${row.row.medianMs.toFixed(1).padStart(11)} ${row.row.gflops.toFixed(2).padStart(8)} ${gib(row.row.peakRssBytes).padStart(10)} ${gib(row.row.peakPoolBytes).padStart(10)} ${String(row.samples).padStart(2)}  ${row.load1.toFixed(1)}`,
-        );
-      }
+      out(
+        `${row.row.name.padEnd(48)} ${row.row.medianMs.toFixed(1).padStart(11)} ${row.row.gflops.toFixed(2).padStart(8)} ${gib(row.row.peakRssBytes).padStart(10)} ${gib(row.row.peakPoolBytes).padStart(10)} ${(row.row.peerMedianMs?.toFixed(1) ?? '—').padStart(10)} ${(row.row.ratio?.toFixed(2) ?? '—').padStart(6)} ${String(row.samples).padStart(2)}  ${row.load1.toFixed(1)}`,
+      );
     }
   } finally {
     loaded?.models.release();
+    await torch?.quit();
   }
   if (opts.json) console.log(JSON.stringify(rows));
   return rows;
 }
 
-async function runCase(gpu: Gpu, c: E2eCase, models: Loaded, reps: number, log: (s: string) => void) {
+async function runCase(gpu: Gpu, c: E2eCase, models: Loaded, reps: number, log: (s: string) => void, torch: PeerProcess | null) {
   return gpu.scopeAsync(async () => {
     const run = await c.prepare(gpu, models);
+    const peer = c.peer && torch ? torch : null;
+    const peerTimes: number[] = [];
+    if (peer && c.peer) {
+      const r = await peer.request({ cmd: 'setup', layer: c.peer, targetMs: 200 }, 600_000);
+      if (!r.ok) throw new Error(`torch peer could not set up ${c.name}: ${r.error}`);
+    }
     gpu.pool.trim();
     gpu.pool.resetPeak();
     const samples = c.heavy ? 1 : Math.max(1, reps);
@@ -107,6 +122,11 @@ async function runCase(gpu: Gpu, c: E2eCase, models: Loaded, reps: number, log: 
         await run();
         ts.push(performance.now() - t0);
         if (i === 0) flops = gpu.work.flops - f0;
+        if (peer) {
+          // interleaved with medgpu's samples, so load changes hit both alike
+          const r = await peer.request({ cmd: 'sample' }, 600_000);
+          if (r.ok && typeof r.ms === 'number') peerTimes.push(r.ms);
+        }
       }
       return ts;
     });
@@ -121,6 +141,11 @@ async function runCase(gpu: Gpu, c: E2eCase, models: Loaded, reps: number, log: 
       peerMedianMs: null,
       ratio: null,
     };
+    if (peer && peerTimes.length) {
+      await peer.request({ cmd: 'teardown' }, 60_000);
+      const pm = median(peerTimes);
+      Object.assign(row, { peer: `${peer.name} ${peer.version}`, peerMedianMs: round(pm, 1), ratio: round(medianMs / pm, 3) });
+    }
     return { row, samples, load1: loadavg()[0] as number };
   });
 }
@@ -147,6 +172,7 @@ export async function runUnetProfile(gpu: Gpu, opts: { json: boolean; px: number
       if (opts.json) console.log(JSON.stringify(rows));
       else {
         console.log(`${ds.length} dispatches, ${gpuMs.toFixed(0)} ms GPU time, ${wall.toFixed(0)} ms wall (profiling serialises passes)`);
+        console.log(`by family: ${familyShares(rows)}`);
         console.log(`${'kernel'.padEnd(56)} ${'n'.padStart(5)} ${'ms'.padStart(10)} ${'share'.padStart(7)} ${'GFLOP/s'.padStart(8)}`);
         for (const r of rows) {
           console.log(

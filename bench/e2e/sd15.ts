@@ -111,6 +111,40 @@ export function sd15Cases(): E2eCase<Sd15>[] {
     },
     unetStep(256),
     unetStep(512),
+    {
+      // down_blocks.0.resnets.0 at 512² (64² latent, CFG batch 2)
+      name: 'sd15 unet resnet block 2x64x64x320',
+      group,
+      load,
+      peer: { op: 'resnet', n: 2, h: 64, w: 64, c: 320, temb: 1280 },
+      async prepare(gpu, m) {
+        const block = m.unet.downBlocks[0]?.resnets[0];
+        if (!block) throw new Error('SD1.5 UNet without down_blocks.0.resnets.0');
+        const x = gpu.upload(benchValues(2 * 64 * 64 * 320), [2, 64, 64, 320]);
+        const tembAct = gpu.upload(benchValues(2 * 1280, 3), [2, 1280]);
+        return async () => {
+          gpu.scope(() => void block.forward(gpu, x, tembAct));
+          await gpu.sync();
+        };
+      },
+    },
+    {
+      // down_blocks.0.attentions.0 at 512²: 4096 tokens of 320 channels, 8 heads, 77×768 context
+      name: 'sd15 unet transformer block 2x64x64x320',
+      group,
+      load,
+      peer: { op: 'transformer2d', n: 2, h: 64, w: 64, c: 320, heads: 8, ctxLen: 77, ctxDim: 768 },
+      async prepare(gpu, m) {
+        const block = m.unet.downBlocks[0]?.attentions[0];
+        if (!block) throw new Error('SD1.5 UNet without down_blocks.0.attentions.0');
+        const x = gpu.upload(benchValues(2 * 64 * 64 * 320), [2, 64, 64, 320]);
+        const ctx = gpu.upload(benchValues(2 * 77 * 768, 7), [2, 77, 768]);
+        return async () => {
+          gpu.scope(() => void block.forward(gpu, x, ctx));
+          await gpu.sync();
+        };
+      },
+    },
     vaeDecode(256),
     vaeDecode(512),
     {

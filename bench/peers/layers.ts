@@ -16,7 +16,14 @@ export type Layer =
   /** Softmax over the last axis of [rows, cols]. */
   | { op: 'softmax'; rows: number; cols: number }
   /** LayerNorm over the last axis of [rows, c] with affine. */
-  | { op: 'layernorm'; rows: number; c: number; eps: number };
+  | { op: 'layernorm'; rows: number; c: number; eps: number }
+  /** Whole block: diffusers ResnetBlock2D (c → c, time embedding of width `temb`, 32 groups). */
+  | { op: 'resnet'; n: number; h: number; w: number; c: number; temb: number }
+  /**
+   * Whole block: diffusers Transformer2DModel as in SD1.x (group norm, 1×1 proj_in/out, one
+   * BasicTransformerBlock: self-attention, cross-attention over `ctxLen`×`ctxDim`, GEGLU feed-forward).
+   */
+  | { op: 'transformer2d'; n: number; h: number; w: number; c: number; heads: number; ctxLen: number; ctxDim: number };
 
 export interface LayerCase {
   /** Row label, e.g. "conv3x3 unet 2x64x64x320->320". */
@@ -44,6 +51,17 @@ export function layerFlops(l: Layer): number {
       return 5 * l.rows * l.cols;
     case 'layernorm':
       return 8 * l.rows * l.c;
+    case 'resnet':
+      return 2 * (2 * l.n * l.h * l.w * l.c * l.c * 9) + 2 * l.n * l.temb * l.c;
+    case 'transformer2d': {
+      const t = l.n * l.h * l.w;
+      const hw = l.h * l.w;
+      const proj = 2 * (2 * t * l.c * l.c); // proj_in, proj_out
+      const self = 4 * (2 * t * l.c * l.c) + 4 * l.n * l.c * hw * hw; // q, k, v, out + attention
+      const cross = 2 * (2 * t * l.c * l.c) + 2 * (2 * l.n * l.ctxLen * l.ctxDim * l.c) + 4 * l.n * l.c * hw * l.ctxLen;
+      const ff = 2 * t * l.c * 8 * l.c + 2 * t * 4 * l.c * l.c; // GEGLU proj (c → 8c), out (4c → c)
+      return proj + self + cross + ff;
+    }
   }
 }
 

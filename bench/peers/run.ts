@@ -111,11 +111,13 @@ export async function runPeerBench(gpu: Gpu, opts: PeerBenchOptions): Promise<Pe
   const re = opts.filter ? new RegExp(opts.filter) : null;
   const rows: PeerRow[] = [];
   try {
-    if (!opts.json) console.log(header(peers));
+    // Rows go to stdout, or to the log (stderr) as progress when stdout is reserved for the JSON.
+    const out = opts.json ? log : (line: string) => console.log(line);
+    out(header(peers));
     for (const c of LAYER_CASES) {
       if (re && !re.test(c.name)) continue;
       rows.push(await benchLayer(gpu, c, peers, skipped, opts.reps, targetMs));
-      if (!opts.json) console.log(formatRow(rows[rows.length - 1] as PeerRow, peers));
+      out(formatRow(rows[rows.length - 1] as PeerRow, peers));
     }
   } finally {
     await Promise.all(peers.map((p) => p.quit()));

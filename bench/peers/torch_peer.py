@@ -65,7 +65,83 @@ def build(layer):
         x = rand(layer["rows"], layer["c"])
         gamma, beta = rand(layer["c"], around=1.0), rand(layer["c"])
         return (lambda: F.layer_norm(x, (layer["c"],), gamma, beta, layer["eps"])), "F.layer_norm"
+    if op == "resnet":
+        block = ResnetBlock2D(layer["c"], layer["temb"]).eval()
+        x = rand(layer["n"], layer["c"], layer["h"], layer["w"])
+        temb = rand(layer["n"], layer["temb"])
+        return (lambda: block(x, temb)), "ResnetBlock2D as in diffusers (nn.GroupNorm, nn.Conv2d NCHW)"
+    if op == "transformer2d":
+        block = Transformer2D(layer["c"], layer["heads"], layer["ctxDim"]).eval()
+        x = rand(layer["n"], layer["c"], layer["h"], layer["w"])
+        ctx = rand(layer["n"], layer["ctxLen"], layer["ctxDim"])
+        return (lambda: block(x, ctx)), "Transformer2DModel as in diffusers 1x1-conv SD1 (torch 1.x attention)"
     raise NotImplementedError(f"unsupported layer op {op}")
+
+
+def attention(q, k, v, heads):
+    """diffusers' AttnProcessor on torch 1.x: heads folded into the batch, baddbmm + softmax + bmm."""
+    b, n, c = q.shape
+    d = c // heads
+
+    def split(t):
+        return t.reshape(b, t.shape[1], heads, d).permute(0, 2, 1, 3).reshape(b * heads, t.shape[1], d)
+
+    q, k, v = split(q), split(k), split(v)
+    s = torch.baddbmm(torch.empty(q.shape[0], q.shape[1], k.shape[1]), q, k.transpose(1, 2), beta=0, alpha=d**-0.5)
+    o = torch.bmm(s.softmax(dim=-1), v)
+    return o.reshape(b, heads, n, d).permute(0, 2, 1, 3).reshape(b, n, c)
+
+
+if torch is not None:
+
+    class ResnetBlock2D(torch.nn.Module):
+        def __init__(self, c, temb):
+            super().__init__()
+            self.norm1 = torch.nn.GroupNorm(32, c, eps=1e-5)
+            self.conv1 = torch.nn.Conv2d(c, c, 3, padding=1)
+            self.time_emb_proj = torch.nn.Linear(temb, c)
+            self.norm2 = torch.nn.GroupNorm(32, c, eps=1e-5)
+            self.conv2 = torch.nn.Conv2d(c, c, 3, padding=1)
+
+        def forward(self, x, temb):
+            h = self.conv1(F.silu(self.norm1(x)))
+            h = h + self.time_emb_proj(F.silu(temb))[:, :, None, None]
+            h = self.conv2(F.silu(self.norm2(h)))
+            return x + h
+
+    class Attention(torch.nn.Module):
+        def __init__(self, c, heads, ctx_dim):
+            super().__init__()
+            self.heads = heads
+            self.to_q = torch.nn.Linear(c, c, bias=False)
+            self.to_k = torch.nn.Linear(ctx_dim, c, bias=False)
+            self.to_v = torch.nn.Linear(ctx_dim, c, bias=False)
+            self.to_out = torch.nn.Linear(c, c)
+
+        def forward(self, x, ctx):
+            return self.to_out(attention(self.to_q(x), self.to_k(ctx), self.to_v(ctx), self.heads))
+
+    class Transformer2D(torch.nn.Module):
+        def __init__(self, c, heads, ctx_dim):
+            super().__init__()
+            self.norm = torch.nn.GroupNorm(32, c, eps=1e-6)
+            self.proj_in = torch.nn.Conv2d(c, c, 1)
+            self.norm1, self.norm2, self.norm3 = (torch.nn.LayerNorm(c) for _ in range(3))
+            self.attn1 = Attention(c, heads, c)
+            self.attn2 = Attention(c, heads, ctx_dim)
+            self.ff_proj = torch.nn.Linear(c, 8 * c)
+            self.ff_out = torch.nn.Linear(4 * c, c)
+            self.proj_out = torch.nn.Conv2d(c, c, 1)
+
+        def forward(self, x, ctx):
+            b, c, hh, ww = x.shape
+            h = self.proj_in(self.norm(x)).permute(0, 2, 3, 1).reshape(b, hh * ww, c)
+            n1 = self.norm1(h)
+            h = self.attn1(n1, n1) + h
+            h = self.attn2(self.norm2(h), ctx) + h
+            a, gate = self.ff_proj(self.norm3(h)).chunk(2, dim=-1)
+            h = self.ff_out(a * F.gelu(gate)) + h
+            return self.proj_out(h.reshape(b, hh, ww, c).permute(0, 3, 1, 2)) + x
 
 
 class Peer:

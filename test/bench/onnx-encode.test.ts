@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { type Layer, layerFlops } from '../../bench/peers/layers.js';
 import { encodeModel, encodeVarint } from '../../bench/peers/onnx/encode.js';
 import { layerGraph } from '../../bench/peers/onnx/graphs.js';
-import { summariseProfile } from '../../bench/e2e/profile.js';
+import { familyShares, summariseProfile } from '../../bench/e2e/profile.js';
 import { convCost } from '../../src/kernels/conv.js';
 import { matmulCost } from '../../src/kernels/matmul.js';
 
@@ -196,5 +196,8 @@ describe('profile summary', () => {
       { kernel: 'conv', dispatches: 2, totalMs: 5, share: 0.8333, gflops: 2 },
       { kernel: 'norm', dispatches: 1, totalMs: 1, share: 0.1667, gflops: null },
     ]);
+    expect(familyShares([...rows, { kernel: 'conv.split:f32', dispatches: 1, totalMs: 0, share: 0.1, gflops: null }])).toBe(
+      'conv 93.3%, norm 16.7%',
+    );
   });
 });

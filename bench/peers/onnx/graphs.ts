@@ -4,6 +4,7 @@
  * opset 17). Weights are initializers (constants, as in an exported model); activations are graph inputs.
  */
 import type { Layer } from '../layers.js';
+import { Unsupported } from '../protocol.js';
 import { ONNX_FLOAT, ONNX_INT64, type OnnxGraph, type OnnxNode, type OnnxTensor, type OnnxValueInfo } from './encode.js';
 
 export interface LayerGraph {
@@ -48,6 +49,9 @@ function single(
 /** The graph of one layer. `attention: 'contrib'` uses onnxruntime's fused MultiHeadAttention op. */
 export function layerGraph(l: Layer, opts: { attention?: 'contrib' | 'decomposed' } = {}): LayerGraph {
   switch (l.op) {
+    case 'resnet':
+    case 'transformer2d':
+      throw new Unsupported(`onnxruntime peer: no one-layer graph for the whole ${l.op} block`);
     case 'matmul':
       return single(
         'matmul',
