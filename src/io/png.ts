@@ -102,8 +102,8 @@ function checkInflatedSize(bytes: Uint8Array, name: string, limit: number): void
       const len = dv.getUint32(pos);
       const type = String.fromCharCode(...bytes.subarray(pos + 4, pos + 8));
       if (type === 'IDAT') {
-        // Small pieces bound how far one push can overshoot the limit.
-        for (let o = 0; o < len; o += 1 << 14) z.push(bytes.subarray(pos + 8 + o, pos + 8 + Math.min(len, o + (1 << 14))), false);
+        // Small pieces bound how far one push can overshoot the limit (1 KiB in -> at most ~1 MiB out).
+        for (let o = 0; o < len; o += 1 << 10) z.push(bytes.subarray(pos + 8 + o, pos + 8 + Math.min(len, o + (1 << 10))), false);
       }
       if (type === 'IEND') break;
       pos += 12 + len;
