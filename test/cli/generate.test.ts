@@ -46,7 +46,10 @@ describe('medgpu generate', () => {
     expect(bundledModel()).toMatch(/test\/fixtures\/pipelines\/sd1$/);
   });
 
-  it('without --model runs the bundled demo, says its output is noise, and writes a PNG with the parameters', async () => {
+  // The first run compiles every kernel of the pipeline: a minute or more on lavapipe with a cold shader cache.
+  it('without --model runs the bundled demo, says its output is noise, and writes a PNG with the parameters', {
+    timeout: 240_000,
+  }, async () => {
     const text = await captured(() => run({ ...base, seed: '11', width: '48', height: '32' }));
     expect(text).toMatch(/No --model given: using the bundled tiny random-weight pipeline/);
     expect(text).toMatch(/output is noise/);

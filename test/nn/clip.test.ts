@@ -22,7 +22,7 @@ describe('CLIPTextModel vs transformers fixtures', () => {
       for (const k of checks) {
         expect(k.pass, `${k.output}: max abs ${k.maxAbs.toExponential(3)} vs tolerance ${k.tolAbs.toExponential(3)}`).toBe(true);
       }
-    }, 60_000);
+    }, 240_000); // the first case compiles every kernel it uses: a minute or more on lavapipe with a cold shader cache
   }
 });
 

@@ -32,7 +32,7 @@ describe('StableDiffusionImg2ImgPipeline', async () => {
           `${k.output}: max abs ${k.maxAbs.toExponential(3)} vs tolerance ${k.tolAbs.toExponential(3)} ${k.detail ?? ''}`,
         ).toBe(true);
       }
-    }, 60_000);
+    }, 240_000); // the first case compiles every kernel it uses: a minute or more on lavapipe with a cold shader cache
   }
 
   const image = (w: number, h: number) => ({

@@ -31,7 +31,7 @@ describe('StableDiffusionPipeline vs diffusers fixtures', () => {
           `${k.output}: max abs ${k.maxAbs.toExponential(3)} vs tolerance ${k.tolAbs.toExponential(3)} ${k.detail ?? ''}`,
         ).toBe(true);
       }
-    }, 60_000);
+    }, 240_000); // the first case compiles every kernel it uses: a minute or more on lavapipe with a cold shader cache
   }
 });
 
