@@ -115,7 +115,7 @@ export class WeightsMismatchError extends CheckpointError {
  * extra keys (e.g. `text_model.embeddings.position_ids` buffers).
  */
 export function checkWeights(
-  src: WeightSource,
+  src: Pick<WeightSource, 'path' | 'keys'> & { info(name: string): { shape: readonly number[] } | undefined },
   expected: ReadonlyMap<string, readonly number[]>,
   opts: { ignoreUnexpected?: (name: string) => boolean } = {},
 ): void {
@@ -130,6 +130,6 @@ export function checkWeights(
   const unexpected = src
     .keys()
     .filter((k) => !expected.has(k) && !opts.ignoreUnexpected?.(k))
-    .map((name) => ({ name, shape: (src.info(name) as WeightInfo).shape }));
+    .map((name) => ({ name, shape: (src.info(name) as { shape: readonly number[] }).shape }));
   if (missing.length || unexpected.length || misshaped.length) throw new WeightsMismatchError(src.path, missing, unexpected, misshaped);
 }

@@ -7,8 +7,9 @@
  * unexpected and mis-shaped key reported at once — before a byte is uploaded, and then streamed tensor by
  * tensor: only the tensors of one `Param` are on the host at any time.
  */
+import { checkWeights } from '../io/weight-source.js';
 import type { DType } from '../runtime/dtype.js';
-import { CheckpointError, MedgpuError } from '../runtime/errors.js';
+import { MedgpuError } from '../runtime/errors.js';
 import type { Gpu } from '../runtime/gpu.js';
 import { Tensor, numel } from '../runtime/tensor.js';
 
@@ -124,7 +125,7 @@ export interface LoadOptions {
  * by one: read its keys (f32 on the host), build, upload, drop the host copies.
  */
 export async function loadParams(gpu: Gpu, registry: readonly Param<unknown>[], src: WeightReader, opts: LoadOptions = {}): Promise<void> {
-  checkKeys(src, expectedKeys(registry), opts.ignoreUnexpected);
+  checkWeights(src, expectedKeys(registry), { ignoreUnexpected: opts.ignoreUnexpected });
   const ctx: LoadContext = { gpu, dtype: opts.dtype ?? 'f32' };
   const bytesOf = (p: Param<unknown>) => p.keys.reduce((s, k) => s + 4 * numel(k.shape), 0);
   const total = registry.reduce((s, p) => s + bytesOf(p), 0);
@@ -138,32 +139,6 @@ export async function loadParams(gpu: Gpu, registry: readonly Param<unknown>[], 
     done += bytesOf(p);
     opts.onProgress?.(done, total);
   }
-}
-
-/** Throws one CheckpointError listing every missing, unexpected and mis-shaped key of `src`. */
-export function checkKeys(
-  src: WeightReader,
-  expected: ReadonlyMap<string, readonly number[]>,
-  ignoreUnexpected?: (name: string) => boolean,
-): void {
-  const missing: string[] = [];
-  const misShaped: string[] = [];
-  for (const [name, shape] of expected) {
-    const info = src.info(name);
-    if (!info) missing.push(name);
-    else if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
-      misShaped.push(`${name}: expected [${shape.join(', ')}], found [${info.shape.join(', ')}]`);
-    }
-  }
-  const unexpected = src.keys().filter((k) => !expected.has(k) && !ignoreUnexpected?.(k));
-  if (missing.length + misShaped.length + unexpected.length === 0) return;
-  const list = (title: string, xs: string[]) =>
-    xs.length ? `\n  ${title} (${xs.length}): ${xs.slice(0, 20).join('; ')}${xs.length > 20 ? `; … ${xs.length - 20} more` : ''}` : '';
-  throw new CheckpointError(
-    'CHECKPOINT_KEYS',
-    `${src.path} does not match the model's config:${list('missing', missing)}${list('mis-shaped', misShaped)}${list('unexpected', unexpected)}\n` +
-      'Check that the weights belong to this model and config (and the right component folder).',
-  );
 }
 
 /** Frees the GPU memory of every loaded param: tensors, and values that hold one (e.g. re-laid conv weights). */

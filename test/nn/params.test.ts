@@ -54,10 +54,12 @@ describe('params', () => {
     const err = await loadParams(gpu, root.registry, src).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CheckpointError);
     const msg = (err as Error).message;
-    expect(msg).toMatch(/unet\/diffusion_pytorch_model.safetensors does not match/);
-    expect(msg).toMatch(/missing \(2\): proj.bias; norm.weight/);
-    expect(msg).toMatch(/mis-shaped \(1\): proj.weight: expected \[2, 3\], found \[3, 2\]/);
-    expect(msg).toMatch(/unexpected \(2\): norm.bias; extra.running_mean/);
+    expect(msg).toMatch(
+      /unet\/diffusion_pytorch_model.safetensors: the weights do not match the model: 2 missing, 2 unexpected, 1 with the wrong shape/,
+    );
+    expect(msg).toMatch(/missing \(2\):\n {2}proj.bias \[2\]\n {2}norm.weight \[4\]/);
+    expect(msg).toMatch(/wrong shape \(1\):\n {2}proj.weight: expected \[2, 3\], found \[3, 2\]/);
+    expect(msg).toMatch(/unexpected \(2\):\n {2}norm.bias \[4\]\n {2}extra.running_mean \[1\]/);
     expect(src.reads).toEqual([]);
     // Known-harmless extras can be ignored by the caller.
     const ok = memory('x', {
