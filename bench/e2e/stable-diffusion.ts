@@ -1,7 +1,10 @@
 /**
- * SD1.5 / RoentGen v1 at real size: CLIP ViT-L text encoder, UNet 320-640-1280-1280, VAE 128-256-512-512,
- * built from weights/configs/sd15 with deterministic random weights; the tokenizer and PNDM scheduler
- * config are SD1.5's real ones, as copied into the test fixtures (test/fixtures/pipelines/sd1).
+ * Stable Diffusion at real size from weights/configs with deterministic random weights:
+ * - SD1.5 / RoentGen v1: CLIP ViT-L text encoder, UNet 320-640-1280-1280 (heads of 8), VAE 128-256-512-512;
+ * - SD-2.1-base / RoentGen v2: OpenCLIP-H text encoder (23 layers), UNet with head dim 64 and linear
+ *   projections, the same VAE.
+ * The tokenizers and PNDM scheduler configs are the real ones, as copied into the test fixtures
+ * (test/fixtures/pipelines/sd1, sd2).
  */
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -23,17 +26,21 @@ import { f32Bytes, randomFor } from './weights.js';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const readJson = (rel: string) => JSON.parse(readFileSync(join(ROOT, rel), 'utf8')) as ConfigObject;
 
+export type SdModel = 'sd15' | 'sd21-base';
+const FIXTURE: Record<SdModel, string> = { sd15: 'test/fixtures/pipelines/sd1', 'sd21-base': 'test/fixtures/pipelines/sd2' };
+
 /** The three models, the tokenizer and the scheduler config, as a pipeline's components. */
-export async function loadSd15(gpu: Gpu): Promise<DiffusionComponents & { release(): void; weightBytes: number }> {
-  const textEncoder = CLIPTextModel.fromConfig(readJson('weights/configs/sd15/text_encoder.json'), 'sd15/text_encoder.json');
+export async function loadSd(gpu: Gpu, which: SdModel): Promise<DiffusionComponents & { release(): void; weightBytes: number }> {
+  const config = (c: string) => readJson(`weights/configs/${which}/${c}.json`);
+  const textEncoder = CLIPTextModel.fromConfig(config('text_encoder'), `${which}/text_encoder.json`);
   await textEncoder.load(gpu, randomFor(textEncoder.params));
-  const unet = UNet2DConditionModel.fromConfig(readJson('weights/configs/sd15/unet.json'), 'sd15/unet.json');
+  const unet = UNet2DConditionModel.fromConfig(config('unet'), `${which}/unet.json`);
   await unet.load(gpu, randomFor(unet.params));
-  const vae = AutoencoderKL.fromConfig(readJson('weights/configs/sd15/vae.json'), 'sd15/vae.json');
+  const vae = AutoencoderKL.fromConfig(config('vae'), `${which}/vae.json`);
   await vae.load(gpu, randomFor(vae.params));
-  const fixture = 'test/fixtures/pipelines/sd1';
+  const fixture = FIXTURE[which];
   return {
-    source: 'SD1.5 configs (weights/configs/sd15) with random weights',
+    source: `${which} configs (weights/configs/${which}) with random weights`,
     tokenizer: await loadTokenizer(nodeFileTree(join(ROOT, fixture, 'tokenizer'))),
     textEncoder,
     unet,
@@ -50,7 +57,7 @@ export async function loadSd15(gpu: Gpu): Promise<DiffusionComponents & { releas
   };
 }
 
-type Sd15 = Awaited<ReturnType<typeof loadSd15>>;
+type Sd = Awaited<ReturnType<typeof loadSd>>;
 
 /** 77 CLIP ids per prompt: BOS, a few words, EOS, padded with EOS (SD1's tokenizer pads with EOS). */
 function promptIds(batch: number): number[] {
@@ -64,25 +71,51 @@ function promptIds(batch: number): number[] {
   return ids;
 }
 
-export function sd15Cases(): E2eCase<Sd15>[] {
-  const group = 'sd15';
-  const load = loadSd15;
-  const unetStep = (px: number): E2eCase<Sd15> => ({
-    name: `sd15 unet step cfg b2 ${px}²`,
-    group,
-    warmedBefore: px > 256,
-    load,
+/** The text encoder and one UNet step (CFG batch 2) of `which`, as cases. */
+function textEncoderCase(which: SdModel): E2eCase<Sd> {
+  return {
+    name: `${which} text encoder (2×77 tokens)`,
+    group: which,
+    load: (gpu) => loadSd(gpu, which),
+    async prepare(gpu, m) {
+      const ids = promptIds(2);
+      return async () => {
+        gpu.scope(() => void m.textEncoder.forward(gpu, ids, 2));
+        await gpu.sync();
+      };
+    },
+  };
+}
+
+function unetStepCase(which: SdModel, px: number, warmedBefore: boolean): E2eCase<Sd> {
+  return {
+    name: `${which} unet step cfg b2 ${px}²`,
+    group: which,
+    warmedBefore,
+    load: (gpu) => loadSd(gpu, which),
     async prepare(gpu, m) {
       const s = px / 8;
+      const d = m.unet.config.crossAttentionDim[0] as number;
       const sample = gpu.upload(benchValues(2 * s * s * 4), [2, s, s, 4]);
-      const ctx = gpu.upload(benchValues(2 * 77 * 768, 7), [2, 77, 768]);
+      const ctx = gpu.upload(benchValues(2 * 77 * d, 7), [2, 77, d]);
       return async () => {
         gpu.scope(() => void m.unet.forward(gpu, sample, 981, ctx));
         await gpu.sync();
       };
     },
-  });
-  const vaeDecode = (px: number): E2eCase<Sd15> => ({
+  };
+}
+
+/** SD-2.1-base: text encoder and a UNet step at its native 512². */
+export function sd21Cases(): E2eCase<Sd>[] {
+  return [textEncoderCase('sd21-base'), unetStepCase('sd21-base', 512, false)];
+}
+
+export function sd15Cases(): E2eCase<Sd>[] {
+  const group = 'sd15';
+  const load = (gpu: Gpu) => loadSd(gpu, 'sd15');
+  const unetStep = (px: number) => unetStepCase('sd15', px, px > 256);
+  const vaeDecode = (px: number): E2eCase<Sd> => ({
     name: `sd15 vae decode ${px}²`,
     group,
     warmedBefore: px > 256,
@@ -97,18 +130,7 @@ export function sd15Cases(): E2eCase<Sd15>[] {
     },
   });
   return [
-    {
-      name: 'sd15 text encoder (2×77 tokens)',
-      group,
-      load,
-      async prepare(gpu, m) {
-        const ids = promptIds(2);
-        return async () => {
-          gpu.scope(() => void m.textEncoder.forward(gpu, ids, 2));
-          await gpu.sync();
-        };
-      },
-    },
+    textEncoderCase('sd15'),
     unetStep(256),
     unetStep(512),
     {
