@@ -7,18 +7,16 @@ import { TorchGenerator } from '../../pipeline/rng.js';
 import { ConfigError } from '../../runtime/errors.js';
 import { compareOutput } from '../compare.js';
 import { joinFixturePath, tensorOf, valuesOf } from '../manifest.js';
-import type { CaseRunner } from '../runner.js';
+import { type CaseRunner, cached } from '../runner.js';
 
-const cache = new Map<string, Promise<Map<string, import('../../io/tensor-data.js').HostTensor>>>();
-
-export const runRngCase: CaseRunner = async (_ctx, m, c) => {
+export const runRngCase: CaseRunner = async (ctx, m, c) => {
   const { loadSafetensors } = await import('../../io/safetensors.js');
   if (typeof c.file !== 'string' || !Array.isArray(c.shape) || typeof c.randn !== 'string') {
     throw new ConfigError('BAD_CONFIG', `${m.path}: case ${c.name} needs "file", "shape", "randn" (and "rand_after", "randn_after")`);
   }
   const path = joinFixturePath(m.dir, c.file);
-  if (!cache.has(path)) cache.set(path, loadSafetensors(path));
-  const tensors = await (cache.get(path) as ReturnType<typeof loadSafetensors>);
+  // All cases share one file: read it once per run.
+  const tensors = await cached(ctx, `rng:${path}`, () => loadSafetensors(path));
   const seed = typeof c.seed === 'string' ? BigInt(c.seed) : BigInt(c.seed as number);
   const n = (c.shape as number[]).reduce((a, b) => a * b, 1);
   const g = new TorchGenerator(seed);
