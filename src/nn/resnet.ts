@@ -47,17 +47,24 @@ export class ResnetBlock2D {
 
   /** x [B, H, W, Cin] → [B, H, W, Cout]. `tembAct` is silu(temb) [B, T], shared by every resnet of a UNet. */
   forward(gpu: Gpu, x: Tensor, tembAct?: Tensor): Tensor {
+    // Intermediates are released as soon as the next one exists, so at most the input and three maps
+    // (norm2 output, shortcut, result) are alive: a 512² VAE level holds 128–256 MiB per map in f32.
     return gpu.scope(() => {
-      let h = this.conv1.forward(gpu, this.norm1.forward(gpu, x, { silu: true }));
+      const n1 = this.norm1.forward(gpu, x, { silu: true });
+      let h = this.conv1.forward(gpu, n1);
+      n1.release();
       if (this.timeEmbProj) {
         if (!tembAct) throw new MedgpuError('BAD_ARGUMENT', 'ResnetBlock2D: this block has a time_emb_proj and needs the time embedding');
         const t = this.timeEmbProj.forward(gpu, tembAct);
-        h = add(gpu, h, t.reshape([x.dim(0), 1, 1, this.opts.outChannels]));
+        const withTime = add(gpu, h, t.reshape([x.dim(0), 1, 1, this.opts.outChannels]));
+        h.release();
+        h = withTime;
       }
-      h = this.norm2.forward(gpu, h, { silu: true });
+      const n2 = this.norm2.forward(gpu, h, { silu: true });
+      h.release();
       const shortcut = this.convShortcut ? this.convShortcut.forward(gpu, x) : x;
       const scale = this.opts.outputScaleFactor ?? 1;
-      return this.conv2.forward(gpu, h, { residual: shortcut, scale: scale === 1 ? undefined : 1 / scale });
+      return this.conv2.forward(gpu, n2, { residual: shortcut, scale: scale === 1 ? undefined : 1 / scale });
     });
   }
 }
