@@ -27,7 +27,13 @@ export class FeedForward {
   }
 
   forward(gpu: Gpu, x: Tensor, residual: Tensor): Tensor {
-    return gpu.scope(() => this.out.forward(gpu, geglu(gpu, this.proj.forward(gpu, x)), { residual }));
+    return gpu.scope(() => {
+      // The projection is the widest activation of the UNet (8·C per token): free it before net.2 runs.
+      const hidden = this.proj.forward(gpu, x);
+      const gated = geglu(gpu, hidden);
+      hidden.release();
+      return this.out.forward(gpu, gated, { residual });
+    });
   }
 }
 
@@ -59,9 +65,10 @@ export class BasicTransformerBlock {
   /** x [B, N, C], context [B, M, D] → [B, N, C]. */
   forward(gpu: Gpu, x: Tensor, context: Tensor): Tensor {
     return gpu.scope(() => {
-      let h = this.attn1.forward(gpu, this.norm1.forward(gpu, x), { residual: x });
-      h = this.attn2.forward(gpu, this.norm2.forward(gpu, h), { context, residual: h });
-      return this.ff.forward(gpu, this.norm3.forward(gpu, h), h);
+      const h1 = this.attn1.forward(gpu, this.norm1.forward(gpu, x), { residual: x });
+      const h2 = this.attn2.forward(gpu, this.norm2.forward(gpu, h1), { context, residual: h1 });
+      h1.release();
+      return this.ff.forward(gpu, this.norm3.forward(gpu, h2), h2);
     });
   }
 }
