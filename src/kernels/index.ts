@@ -5,3 +5,4 @@ export * from './softmax.js';
 export * from './layout.js';
 export * from './resample.js';
 export * from './conv.js';
+export * from './diagonal-gaussian.js';
