@@ -519,8 +519,11 @@ function convStored(
   const key = kernelKey(ks);
   const rowsPerWg = impl === 'subgroup' ? ks.rows : 32;
   const colGroups = Math.ceil(w.coutPad / COLS_PER_WG);
+  // Whole tensors are bound when one launch does it all and each fits (rows a strided conv never reads can
+  // leave a tensor larger than the span the planner checked).
+  const fits = (t: Tensor | undefined) => !t || t.byteLength <= limit - 16;
+  const whole = chunks.length === 1 && fits(x) && fits(y) && fits(residual);
   for (const c of chunks) {
-    const whole = chunks.length === 1;
     const xb = whole ? { binding: x, base: 0 } : rangeBinding(x, c.xLo, c.xHi, align);
     const yb = whole ? { binding: y, base: 0 } : rangeBinding(y, c.yLo, c.yHi, align);
     const res = residual ? (whole ? residual : rangeBinding(residual, c.yLo, c.yHi, align).binding) : w.tensor;

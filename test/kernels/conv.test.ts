@@ -161,6 +161,7 @@ describe('conv', () => {
     const gpu = await getGpu();
     const base = { rank: 2, n: 2, bias: true, residual: true, scale: 1 / 1.41, seed: 7 } as const;
     await check(gpu, { ...base, sp: [16, 16], cin: 320, cout: 320, k: 3, stride: 1, pad: 'same' }, 'f32');
+    if (gpu.hasF16) await check(gpu, { ...base, sp: [9, 7], cin: 320, cout: 68, k: 3, stride: 1, pad: 'same' }, 'f16');
     await check(gpu, { ...base, sp: [17, 16], cin: 24, cout: 24, k: 3, stride: 2, pad: 'end' }, 'f32');
   });
 
