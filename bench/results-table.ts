@@ -55,6 +55,11 @@ if (process.argv[1]?.endsWith('results-table.ts')) {
     console.error('usage: npx tsx bench/results-table.ts peers|e2e <file.json>');
     process.exit(2);
   }
-  const rows = JSON.parse(readFileSync(file, 'utf8'));
+  // Dawn prints device validation messages on stdout; the bench's JSON is the line that is an array.
+  const line = readFileSync(file, 'utf8')
+    .split('\n')
+    .findLast((l) => l.startsWith('['));
+  if (!line) throw new Error(`${file}: no JSON array line (was it written by --json?)`);
+  const rows = JSON.parse(line);
   console.log(kind === 'peers' ? peersTable(rows) : e2eTable(rows));
 }

@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import type { Layer } from './layers.js';
 import { encodeModel } from './onnx/encode.js';
 import { type LayerGraph, layerGraph } from './onnx/graphs.js';
-import { type PeerHandler, runsPerSample } from './protocol.js';
+import { type PeerHandler, checkPeerOutput, runsPerSample } from './protocol.js';
 import { servePeer } from './serve.js';
 
 /** The part of onnxruntime-node's API used here (the package is optional, so no compile-time types). */
@@ -17,7 +17,7 @@ interface OrtTensorCtor {
   new (type: 'float32', data: Float32Array, dims: readonly number[]): unknown;
 }
 interface OrtSession {
-  run(feeds: Record<string, unknown>): Promise<Record<string, { dispose?: () => void }>>;
+  run(feeds: Record<string, unknown>): Promise<Record<string, { data?: ArrayLike<number>; dispose?: () => void }>>;
   release(): Promise<void>;
 }
 interface Ort {
@@ -44,8 +44,9 @@ async function makeHandler(): Promise<PeerHandler> {
   let feeds: Record<string, unknown> = {};
   let inner = 1;
 
-  const runOnce = async () => {
+  const runOnce = async (check = false) => {
     const out = await (session as OrtSession).run(feeds);
+    if (check) checkPeerOutput(`onnxruntime ${provider}`, out.y?.data ?? []);
     for (const t of Object.values(out)) t.dispose?.();
   };
 
@@ -82,7 +83,7 @@ async function makeHandler(): Promise<PeerHandler> {
         await open(g);
         await runOnce();
       }
-      await runOnce();
+      await runOnce(true);
       const t0 = performance.now();
       await runOnce();
       inner = runsPerSample(performance.now() - t0, targetMs);

@@ -36,3 +36,22 @@ export class Unsupported extends Error {}
 export function runsPerSample(oneRunMs: number, targetMs: number): number {
   return Math.max(1, Math.min(50, Math.ceil(targetMs / Math.max(oneRunMs, 0.05))));
 }
+
+/**
+ * Throws when a peer's output cannot be a real result: non-finite values, or all zeros (what a WebGPU
+ * framework returns when a kernel failed on the device, e.g. a buffer over maxStorageBufferBindingSize, and
+ * the error went unreported; its "time" would then be meaningless).
+ */
+export function checkPeerOutput(peer: string, values: ArrayLike<number>): void {
+  let nonzero = false;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i] as number;
+    if (!Number.isFinite(v)) throw new Error(`${peer} returned a non-finite value at element ${i}: its result (and time) is not valid`);
+    if (v !== 0) nonzero = true;
+  }
+  if (!nonzero && values.length > 0) {
+    throw new Error(
+      `${peer} returned all zeros: a kernel most likely failed on the device (e.g. a buffer over this adapter's limits), so its time is not valid`,
+    );
+  }
+}

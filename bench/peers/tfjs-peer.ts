@@ -9,7 +9,7 @@
  */
 import { createRequire } from 'node:module';
 import type { Layer } from './layers.js';
-import { type PeerHandler, Unsupported, runsPerSample } from './protocol.js';
+import { type PeerHandler, Unsupported, checkPeerOutput, runsPerSample } from './protocol.js';
 import { servePeer } from './serve.js';
 
 /** The part of TF.js used here (optional package: no compile-time types). */
@@ -66,6 +66,14 @@ async function makeHandler(): Promise<PeerHandler> {
   }
   if (!(await tf.setBackend('webgpu'))) throw new Error('TF.js could not initialise its WebGPU backend on this adapter');
   await tf.ready();
+  // TF.js does not surface WebGPU errors (a failed kernel just leaves its output empty): collect them.
+  const deviceErrors: string[] = [];
+  const device = (tf as unknown as { backend(): { device?: GPUDevice } }).backend().device;
+  device?.addEventListener('uncapturederror', (ev) => deviceErrors.push((ev as GPUUncapturedErrorEvent).error.message));
+  const throwIfDeviceError = () => {
+    const e = deviceErrors.shift();
+    if (e) throw new Error(`TF.js WebGPU error: ${e.split('\n')[0]}`);
+  };
 
   let run: (() => T) | null = null;
   let held: T[] = [];
@@ -77,8 +85,10 @@ async function makeHandler(): Promise<PeerHandler> {
   };
   const once = async () => {
     const y = tf.tidy(() => (run as () => T)());
-    await y.data();
+    const data = (await y.data()) as Float32Array;
     y.dispose();
+    throwIfDeviceError();
+    return data;
   };
 
   function build(l: Layer): { fn: () => T; form: string } {
@@ -153,9 +163,10 @@ async function makeHandler(): Promise<PeerHandler> {
       return { name: 'tfjs-webgpu', version: tf.version_core, detail: `backend ${tf.getBackend()}` };
     },
     async setup(layer: Layer, targetMs: number) {
+      deviceErrors.length = 0; // a failure of the previous layer is not this one's
       const b = build(layer);
       run = b.fn;
-      await once(); // compiles the shaders
+      checkPeerOutput('TF.js', await once()); // compiles the shaders; a failed kernel shows here
       await once();
       const t0 = performance.now();
       await once();
@@ -173,7 +184,9 @@ async function makeHandler(): Promise<PeerHandler> {
       }
       await (last as T).data();
       (last as T).dispose();
-      return (performance.now() - t0) / inner;
+      const ms = (performance.now() - t0) / inner;
+      throwIfDeviceError();
+      return ms;
     },
     async teardown() {
       for (const t of held) t.dispose();
