@@ -6,7 +6,7 @@
  * against the float64 re-implementation in sd-reference.ts: latents that are not a multiple of the UNet's
  * total downsampling (diffusers' upsample_size path), and f16 storage against the f32 reference.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { loadSafetensors } from '../../src/io/safetensors.js';
 import { permute } from '../../src/kernels/layout.js';
 import { parseUNetConfig } from '../../src/nn/unet/config.js';
@@ -19,6 +19,10 @@ import { runUNetCase } from '../../src/verify/runners/unet.js';
 import { diff } from '../helpers/compare.js';
 import { getGpu } from '../helpers/gpu.js';
 import * as ref from './sd-reference.js';
+
+// The first test that meets a kernel compiles it: with a cold shader cache on a busy 2-core lavapipe that
+// alone took 70 s (f32) and 68 s (f16) at load 12, so tests get more than the default 120 s.
+vi.setConfig({ testTimeout: 300_000 });
 
 const manifest = await readManifest('test/fixtures/unet/manifest.json');
 const SD1 = 'test/fixtures/pipelines/sd1/unet';

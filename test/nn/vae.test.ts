@@ -4,7 +4,7 @@
  * square and 48×64, every output within the manifest's tolerance. Plus the legacy attention key names,
  * tiled decoding (diffusers' tile/overlap/blend semantics) and f16 storage.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { openWeights } from '../../src/io/weights.js';
 import { permute, slice } from '../../src/kernels/layout.js';
 import { type WeightReader, expectedKeys } from '../../src/nn/params.js';
@@ -17,6 +17,10 @@ import { runVaeCase } from '../../src/verify/runners/vae.js';
 import { diff } from '../helpers/compare.js';
 import { getGpu } from '../helpers/gpu.js';
 import * as ref from './sd-reference.js';
+
+// The first test that meets a kernel compiles it: with a cold shader cache on a busy 2-core lavapipe that
+// alone took 70 s (f32) and 68 s (f16) at load 12, so tests get more than the default 120 s.
+vi.setConfig({ testTimeout: 300_000 });
 
 const manifest = await readManifest('test/fixtures/vae/manifest.json');
 const SD1 = 'test/fixtures/pipelines/sd1/vae';
