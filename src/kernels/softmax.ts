@@ -28,6 +28,8 @@ function softmaxKernel(dtype: DType, causal: boolean): string {
   // Masked columns are excluded from max and sum; limit = last column that takes part.
   const limit = causal ? 'min(p.cols, (row % p.qLen) + 1u)' : 'p.cols';
   return `${enables(dtype)}${storage(0, 'x', T, 'read')}${storage(1, 'y', T, 'read_write')}${params.declare(2)}
+// The largest finite f32 (the literal 3.4028235e38 rounds above it and WGSL rejects it).
+const F32_MAX = 0x1.fffffep+127f;
 var<workgroup> red: array<f32, ${WG}>;
 fn reduce_max(lid: u32, v: f32) -> f32 {
   workgroupBarrier();
@@ -55,7 +57,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   if (row >= p.rows) { return; }
   let base = row * p.cols;
   let lim = ${limit};
-  var m = -3.4028235e38;
+  var m = -F32_MAX;
   for (var j = lid; j < lim; j += ${WG}u) { m = max(m, p.scale * f32(x[base + j])); }
   m = reduce_max(lid, m);
   var s = 0.0;
