@@ -1,5 +1,5 @@
 import type { FileHandle } from 'node:fs/promises';
-import { open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { FileFormatError } from '../runtime/errors.js';
 import type { FileTree, TreeEntry } from './file-tree.js';
@@ -66,6 +66,20 @@ export async function readTextFile(path: string): Promise<string> {
   } catch (e) {
     throw cannotOpen(path, e);
   }
+}
+
+/** node:path's helpers, for the core's path-taking entry points (imported through this adapter). */
+export { basename, dirname, join } from 'node:path';
+
+/** A folder's entries, sorted by name (the folder must exist). */
+export async function listDir(path: string): Promise<TreeEntry[]> {
+  const ents = await readdir(path, { withFileTypes: true });
+  return ents.map((e): TreeEntry => ({ name: e.name, isDir: e.isDirectory() })).sort((a, b) => (a.name < b.name ? -1 : 1));
+}
+
+/** `mkdir -p`. */
+export async function makeDir(path: string): Promise<void> {
+  await mkdir(path, { recursive: true });
 }
 
 export async function pathKind(path: string): Promise<'file' | 'dir' | 'missing'> {

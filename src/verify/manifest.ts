@@ -76,15 +76,16 @@ export async function readManifest(path: string): Promise<Manifest> {
 
 /** Every manifest.json at or below `dir`, sorted by path (Node). */
 export async function findManifests(dir: string): Promise<string[]> {
-  const { readdir, stat } = await import('node:fs/promises');
-  const { join } = await import('node:path');
-  if (!(await stat(dir)).isDirectory()) return dir.endsWith('.json') ? [dir] : [];
+  const { listDir, pathKind, join } = await import('../io/node-fs.js');
+  const kind = await pathKind(dir);
+  if (kind === 'missing')
+    throw new ConfigError('BAD_CONFIG', `${dir}: no such file or folder (expected a fixtures folder or a manifest.json)`);
+  if (kind === 'file') return dir.endsWith('.json') ? [dir] : [];
   const out: string[] = [];
   const walk = async (d: string): Promise<void> => {
-    const ents = await readdir(d, { withFileTypes: true });
-    for (const e of ents.sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    for (const e of await listDir(d)) {
       const p = join(d, e.name);
-      if (e.isDirectory()) await walk(p);
+      if (e.isDir) await walk(p);
       else if (e.name === 'manifest.json') out.push(p);
     }
   };

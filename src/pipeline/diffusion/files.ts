@@ -28,13 +28,9 @@ export function imageFileNames(prompt: string, seed: bigint | number | null, cou
 /** Throws `OutputExistsError` for the first of `paths` that exists (unless `overwrite`): call it before generating. */
 export async function assertCanWrite(paths: readonly string[], overwrite = false): Promise<void> {
   if (overwrite) return;
-  const { stat } = await import('node:fs/promises');
+  const { pathKind } = await import('../../io/node-fs.js');
   for (const p of paths) {
-    const exists = await stat(p).then(
-      () => true,
-      () => false,
-    );
-    if (exists) throw new OutputExistsError(p);
+    if ((await pathKind(p)) !== 'missing') throw new OutputExistsError(p);
   }
 }
 
@@ -49,10 +45,9 @@ export interface SaveOptions {
 
 /** Writes every image of `result` as an 8-bit RGB PNG with tEXt metadata; returns the paths. */
 export async function saveImages(result: GeneratedImages, o: SaveOptions): Promise<string[]> {
-  const { join } = await import('node:path');
-  const { mkdir } = await import('node:fs/promises');
+  const { join, makeDir } = await import('../../io/node-fs.js');
   const { writePng } = await import('../../io/png.js');
-  await mkdir(o.dir, { recursive: true });
+  await makeDir(o.dir);
   const names = o.names ?? imageFileNames(o.metadata(0).prompt, result.seed, result.images.length);
   if (names.length !== result.images.length) {
     throw new MedgpuError('BAD_ARGUMENT', `saveImages: ${names.length} file names for ${result.images.length} images`);

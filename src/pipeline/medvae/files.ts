@@ -55,10 +55,10 @@ export async function listInputs(input: string, dims: 2 | 3): Promise<{ files: s
     }
     return { files: [input], skipped: [] };
   }
-  const { readdir } = await import('node:fs/promises');
+  const { listDir } = await import('../../io/node-fs.js');
   const files: string[] = [];
   const skipped: string[] = [];
-  for (const name of (await readdir(input)).sort()) {
+  for (const { name } of await listDir(input)) {
     if (name.startsWith('.')) continue;
     const p = join(input, name);
     if ((await pathKind(p)) !== 'file') continue;

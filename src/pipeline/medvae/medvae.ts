@@ -268,7 +268,7 @@ async function resolveConfig(
       `${info.name}: no config given; pass the model's yaml (${info.hubConfig} from stanfordmimi/MedVAE)`,
     );
   }
-  const { dirname, join, basename } = await import('node:path');
+  const { dirname, join, basename } = fs;
   const dir = (await fs.pathKind(weightsPath)) === 'dir' ? weightsPath : dirname(weightsPath);
   const candidates = [join(dir, 'config.yaml'), join(dir, basename(info.hubConfig))];
   for (const c of candidates) {
