@@ -47,14 +47,17 @@ export interface AttentionSpec {
   /** Kernel choice; 'auto' takes the subgroup kernel when the adapter has subgroups of one fixed size. */
   impl?: 'auto' | 'subgroup' | 'portable';
   /** Subgroup kernel tile (for tuning): query rows per lane and keys per lane per block. */
-  tile?: { rows: number; keys: number; oMem?: boolean };
+  tile?: { rows: number; keys: number; chunkCols?: number };
   /** Binding-size limit to split against (default and cap: the device's maxStorageBufferBindingSize). */
   maxBindingBytes?: number;
 }
 
-/** Head dims are rounded up to one of these for code generation (SD uses 40/80/160, SD2/CLIP 64, VAE 512). */
-export const HEAD_DIM_BUCKETS = [16, 40, 64, 80, 160, 512] as const;
-export const MAX_HEAD_DIM = 512;
+/**
+ * Head dims up to 160 are rounded up to one of these for code generation (SD uses 40/80/160, SD2 and CLIP
+ * 64); larger ones (the VAE and MedVAE mid-blocks' 512) run in chunks of CHUNK_COLS output channels.
+ */
+export const HEAD_DIM_BUCKETS = [40, 64, 80, 160] as const;
+const CHUNK_COLS = 32;
 
 /** Masked logit: finite so that masked − max never becomes inf − inf. */
 const MASKED = '-3.0e38';
@@ -73,6 +76,7 @@ const params = defineParams({
   oOff: 'u32',
   qBatch: 'u32',
   kBatch: 'u32',
+  chunks: 'u32',
 });
 
 interface SubgroupConfig {
@@ -85,18 +89,22 @@ interface SubgroupConfig {
   RC: number;
   /** Keys per lane per block: a block is KL·S keys. */
   KL: number;
-  /** Keep the output block in a private array walked by a channel loop (small code for large d). */
-  oMem: boolean;
+  /** Head dims over 160: DC·S channels per chunk, the chunk loop inside the key loop. */
+  chunked: boolean;
 }
 
-/** Tile per head-dim bucket for 8-wide subgroups (measured on lavapipe; other sizes scale RQ and KB). */
-function defaultTile(bucket: number, S: number): { rows: number; keys: number; oMem?: boolean } {
-  const rq = bucket <= 64 ? 32 : bucket <= 80 ? 16 : 8;
+/**
+ * Tile per head-dim bucket: RQ queries × 32 keys per block (measured on lavapipe with 8-wide subgroups;
+ * other subgroup sizes keep RQ and KB). More accumulators run faster but compile slower, superlinearly.
+ */
+function defaultTile(plan: { cols: number; chunks: number }, S: number): { rows: number; keys: number } {
+  const rq = plan.chunks > 1 ? 16 : plan.cols <= 64 ? 32 : plan.cols <= 80 ? 16 : 8;
   return { rows: Math.max(1, Math.round(rq / S)), keys: Math.max(1, Math.round(32 / S)) };
 }
 
-const header = (dtype: DType, subgroups: boolean) =>
-  `${enables(dtype)}${subgroups ? 'enable subgroups;\n' : ''}${storage(0, 'Q', dtype, 'read')}${storage(1, 'K', dtype, 'read')}${storage(2, 'V', dtype, 'read')}${storage(3, 'O', dtype, 'read_write')}${params.declare(4)}`;
+/** Bindings: Q, K, V, O, then (chunked head dims) the f32 scratch W, then the params. */
+const header = (dtype: DType, subgroups: boolean, scratch: boolean) =>
+  `${enables(dtype)}${subgroups ? 'enable subgroups;\n' : ''}${storage(0, 'Q', dtype, 'read')}${storage(1, 'K', dtype, 'read')}${storage(2, 'V', dtype, 'read')}${storage(3, 'O', dtype, 'read_write')}${scratch ? storage(4, 'W', 'f32', 'read_write') : ''}${params.declare(scratch ? 5 : 4)}`;
 
 /** Shared prologue: batch/head of this workgroup and the base element index of its rows in each tensor. */
 const PROLOGUE = `  let b = wid.y / p.H;
@@ -108,97 +116,82 @@ const PROLOGUE = `  let b = wid.y / p.H;
   let vb = p.vOff + b * p.kBatch + h * p.d;`;
 
 function subgroupKernel(c: SubgroupConfig): string {
-  const { S, DC, RC, KL, dtype } = c;
+  const { S, DC, RC, KL, dtype, chunked } = c;
   const RQ = RC * S;
   const KB = KL * S;
+  const CC = DC * S;
   const lines: string[] = [];
   const L = (s: string) => lines.push(s);
   const range = (n: number) => Array.from({ length: n }, (_, i) => i);
-  L(header(dtype, true));
+  const each = (n: number, f: (i: number) => string) => range(n).map(f).join('');
+  L(header(dtype, true, chunked));
   L(`@compute @workgroup_size(${S})`);
   L('fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane: u32) {');
   L(PROLOGUE);
+  if (chunked) L('  let wb = b * p.qBatch + h * p.d;');
   L(`  let q0 = wid.x * ${RQ}u;`);
   for (const r of range(RC)) L(`  let qa${r} = qb + min(q0 + ${r * S}u + lane, p.Nq - 1u) * rs;`);
-  for (const ch of range(DC)) L(`  let col${ch} = min(${ch * S}u + lane, p.d - 1u);`);
-  // Keys visible to query i: all, or (causal) those up to its global index.
+  if (!chunked) for (const ch of range(DC)) L(`  let col${ch} = min(${ch * S}u + lane, p.d - 1u);`);
   for (const i of range(RQ)) {
+    // Keys visible to query i: all, or (causal) those up to its global index.
     L(`  let lim${i} = select(p.Nk, min(p.Nk, p.qStart + q0 + ${i + 1}u), p.causal != 0u);`);
-    L(`  var m${i} = ${MASKED}; var l${i} = 0.0; var cr${i} = 1.0;`);
-    if (!c.oMem) for (const ch of range(DC)) L(`  var o${i}_${ch} = 0.0;`);
+    L(`  var m${i} = ${MASKED}; var l${i} = 0.0;${chunked ? ` var cr${i} = 1.0;` : each(DC, (ch) => ` var o${i}_${ch} = 0.0;`)}`);
   }
-  if (c.oMem) L(`  var o: array<f32, ${RQ * DC}>;`);
   // Causal: no query of this workgroup sees keys past its last one.
   L(`  let kEnd = select(p.Nk, min(p.Nk, p.qStart + q0 + ${RQ}u), p.causal != 0u);`);
   L(`  for (var k0 = 0u; k0 < kEnd; k0 += ${KB}u) {`);
   for (const t of range(KL)) L(`    let ka${t} = kb + min(k0 + ${t * S}u + lane, p.Nk - 1u) * rs;`);
-  for (const i of range(RQ))
-    L(
-      `    var s${i}_0 = 0.0;${range(KL - 1)
-        .map((t) => ` var s${i}_${t + 1} = 0.0;`)
-        .join('')}`,
-    );
+  for (const i of range(RQ)) L(`   ${each(KL, (t) => ` var s${i}_${t} = 0.0;`)}`);
   // 1. Scores: lane owns keys k0 + t·S + lane; queries come from their lanes by broadcast.
   L('    for (var c = 0u; c < p.d; c++) {');
   for (const r of range(RC)) L(`      let qv${r} = f32(Q[qa${r} + c]);`);
   for (const t of range(KL)) L(`      let kv${t} = f32(K[ka${t} + c]);`);
   for (const r of range(RC))
-    for (const j of range(S)) {
-      const i = r * S + j;
-      L(
-        `      { let x = subgroupBroadcast(qv${r}, ${j}u);${range(KL)
-          .map((t) => ` s${i}_${t} += x * kv${t};`)
-          .join('')} }`,
-      );
-    }
+    for (const j of range(S))
+      L(`      { let x = subgroupBroadcast(qv${r}, ${j}u);${each(KL, (t) => ` s${r * S + j}_${t} += x * kv${t};`)} }`);
   L('    }');
-  // 2. Online softmax in base 2 (scale2 = scale·log2 e).
+  // 2. Online softmax in base 2 (scale2 = scale·log2 e): s becomes the block's probabilities and the
+  // output so far is rescaled by cr = exp2(old max - new max).
   for (const t of range(KL)) L(`    let key${t} = k0 + ${t * S}u + lane;`);
   for (const i of range(RQ)) {
     for (const t of range(KL)) L(`    s${i}_${t} = select(${MASKED}, s${i}_${t} * p.scale2, key${t} < lim${i});`);
     const mx = range(KL)
       .map((t) => `s${i}_${t}`)
       .reduce((a, b) => `max(${a}, ${b})`);
-    L(`    { let mn = max(m${i}, subgroupMax(${mx}));`);
-    L(`      let cr = exp2(m${i} - mn); m${i} = mn;`);
-    for (const t of range(KL)) L(`      s${i}_${t} = exp2(s${i}_${t} - mn);`);
+    L(`    { let mn = max(m${i}, subgroupMax(${mx})); let cr = exp2(m${i} - mn); m${i} = mn;`);
+    L(`     ${each(KL, (t) => ` s${i}_${t} = exp2(s${i}_${t} - mn);`)}`);
     L(
       `      l${i} = l${i} * cr + ${range(KL)
         .map((t) => `s${i}_${t}`)
         .join(' + ')};`,
     );
-    if (c.oMem) L(`      cr${i} = cr; }`);
-    else
-      L(
-        `     ${range(DC)
-          .map((ch) => ` o${i}_${ch} *= cr;`)
-          .join('')} }`,
-      );
+    L(`     ${chunked ? ` cr${i} = cr;` : each(DC, (ch) => ` o${i}_${ch} *= cr;`)} }`);
   }
-  if (c.oMem) {
-    L(`    for (var ch = 0u; ch < ${DC}u; ch++) {`);
-    for (const i of range(RQ)) L(`      o[${i * DC}u + ch] *= cr${i};`);
-    L('    }');
-  }
-  // 3. P·V: lane owns channels ch·S + lane; key k0 + t·S + j's probabilities live in lane j.
-  for (const t of range(KL)) {
-    L(`    for (var j = 0u; j < ${S}u; j++) {`);
-    L(`      let va = vb + min(k0 + ${t * S}u + j, p.Nk - 1u) * rs;`);
-    if (c.oMem) {
-      for (const i of range(RQ)) L(`      let x${i} = subgroupShuffle(s${i}_${t}, j);`);
-      L(`      for (var ch = 0u; ch < ${DC}u; ch++) {`);
-      L(`        let vv = f32(V[va + min(ch * ${S}u + lane, p.d - 1u)]);`);
-      for (const i of range(RQ)) L(`        o[${i * DC}u + ch] += x${i} * vv;`);
-      L('      }');
-      L('    }');
-      continue;
+  // 3. P·V: lane owns output channels base + ch·S + lane; key k0 + t·S + j's probabilities live in lane j.
+  const pv = (pad: string) => {
+    for (const t of range(KL)) {
+      L(`${pad}for (var j = 0u; j < ${S}u; j++) {`);
+      L(`${pad}  let va = vb + min(k0 + ${t * S}u + j, p.Nk - 1u) * rs;`);
+      for (const ch of range(DC)) L(`${pad}  let v${ch} = f32(V[va + col${ch}]);`);
+      for (const i of range(RQ)) L(`${pad}  { let x = subgroupShuffle(s${i}_${t}, j);${each(DC, (ch) => ` o${i}_${ch} += x * v${ch};`)} }`);
+      L(`${pad}}`);
     }
-    for (const ch of range(DC)) L(`      let v${ch} = f32(V[va + col${ch}]);`);
+  };
+  if (!chunked) pv('    ');
+  else {
+    // Head dims over one register block: chunks of CC channels, running sums kept in the f32 scratch W
+    // (same layout as O) between key blocks.
+    L('    for (var cc = 0u; cc < p.chunks; cc++) {');
+    L(`      let cb = cc * ${CC}u;`);
+    for (const ch of range(DC)) L(`      let col${ch} = min(cb + ${ch * S}u + lane, p.d - 1u);`);
+    for (const i of range(RQ)) {
+      L(`      let wa${i} = wb + min(q0 + ${i}u, p.Nq - 1u) * rs;`);
+      L(`     ${each(DC, (ch) => ` var o${i}_${ch} = select(W[wa${i} + col${ch}] * cr${i}, 0.0, k0 == 0u);`)}`);
+    }
+    pv('      ');
     for (const i of range(RQ)) {
       L(
-        `      { let x = subgroupShuffle(s${i}_${t}, j);${range(DC)
-          .map((ch) => ` o${i}_${ch} += x * v${ch};`)
-          .join('')} }`,
+        `      if (q0 + ${i}u < p.Nq) {${each(DC, (ch) => ` if (cb + ${ch * S}u + lane < p.d) { W[wa${i} + cb + ${ch * S}u + lane] = o${i}_${ch}; }`)} }`,
       );
     }
     L('    }');
@@ -208,11 +201,10 @@ function subgroupKernel(c: SubgroupConfig): string {
     L(`  { let inv = 1.0 / subgroupAdd(l${i});`);
     L(`    if (q0 + ${i}u < p.Nq) {`);
     L(`      let oa = ob + (q0 + ${i}u) * rs;`);
-    if (c.oMem)
-      L(
-        `      for (var ch = 0u; ch < ${DC}u; ch++) { if (ch * ${S}u + lane < p.d) { O[oa + ch * ${S}u + lane] = ${dtype}(o[${i * DC}u + ch] * inv); } }`,
-      );
-    else for (const ch of range(DC)) L(`      if (${ch * S}u + lane < p.d) { O[oa + ${ch * S}u + lane] = ${dtype}(o${i}_${ch} * inv); }`);
+    if (chunked) {
+      L(`      let wa = wb + (q0 + ${i}u) * rs;`);
+      L(`      for (var c = lane; c < p.d; c += ${S}u) { O[oa + c] = ${dtype}(W[wa + c] * inv); }`);
+    } else for (const ch of range(DC)) L(`      if (${ch * S}u + lane < p.d) { O[oa + ${ch * S}u + lane] = ${dtype}(o${i}_${ch} * inv); }`);
     L('  } }');
   }
   L('}');
@@ -224,7 +216,7 @@ const P_WG = 64;
 const P_KB = 4;
 function portableKernel(dtype: DType, bucket: number): string {
   const ks = Array.from({ length: P_KB }, (_, t) => t);
-  return `${header(dtype, false)}
+  return `${header(dtype, false, false)}
 @compute @workgroup_size(${P_WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
 ${PROLOGUE}
@@ -275,11 +267,13 @@ export function attentionPath(gpu: Gpu, spec: AttentionSpec = {}): 'subgroup' | 
   return fixedSubgroupSize(gpu) !== null ? 'subgroup' : 'portable';
 }
 
-/** The head-dim bucket `d` compiles to (one pipeline per bucket and dtype). */
-export function headDimBucket(d: number): number {
+/**
+ * The output channels a pipeline holds in registers for head dim `d` (one pipeline per value and dtype)
+ * and how many chunks of them cover d.
+ */
+export function headDimPlan(d: number, chunkCols = CHUNK_COLS): { cols: number; chunks: number } {
   const b = HEAD_DIM_BUCKETS.find((x) => d <= x);
-  if (b === undefined) throw new ShapeError(`attention: head dim ${d} is over the supported maximum ${MAX_HEAD_DIM}`);
-  return b;
+  return b !== undefined ? { cols: b, chunks: 1 } : { cols: chunkCols, chunks: Math.ceil(d / chunkCols) };
 }
 
 /** Validates Q/K/V and returns the problem size. */
@@ -295,7 +289,6 @@ export function attentionShape(q: Tensor, k: Tensor, v: Tensor): { B: number; Nq
   if (k.dtype !== q.dtype || v.dtype !== q.dtype) throw new ShapeError(`${what}: dtypes differ (${q.dtype}, ${k.dtype}, ${v.dtype})`);
   if (B * Nq * H > 0 && Nk === 0) throw new ShapeError(`${what}: no keys (Nk = 0): the softmax is undefined`);
   if (d === 0) throw new ShapeError(`${what}: head dim is 0`);
-  headDimBucket(d);
   return { B, Nq, H, Nk, d };
 }
 
@@ -306,7 +299,7 @@ export function attention(gpu: Gpu, inputs: AttentionInputs, spec: AttentionSpec
   const out = gpu.empty(q.shape, q.dtype, 'attention out');
   if (out.numel === 0) return out;
   const dtype = q.dtype;
-  const bucket = headDimBucket(d);
+  const plan = headDimPlan(d, spec.tile?.chunkCols);
   const path = spec.impl === 'subgroup' || attentionPath(gpu, spec) === 'subgroup' ? 'subgroup' : 'portable';
   const S = fixedSubgroupSize(gpu);
   if (path === 'subgroup' && S === null) {
@@ -315,21 +308,29 @@ export function attention(gpu: Gpu, inputs: AttentionInputs, spec: AttentionSpec
   let key: string;
   let code: () => string;
   let rowsPerWg: number;
+  let chunks = 1;
   if (path === 'subgroup' && S !== null) {
-    const tile = spec.tile ?? defaultTile(bucket, S);
-    const cfg: SubgroupConfig = { dtype, S, DC: Math.ceil(bucket / S), RC: tile.rows, KL: tile.keys, oMem: !!tile.oMem };
-    key = `attention:sg${S}:${dtype}:${cfg.DC}:${cfg.RC}:${cfg.KL}:${cfg.oMem}`;
+    const tile = spec.tile ?? defaultTile(plan, S);
+    const cfg: SubgroupConfig = { dtype, S, DC: Math.ceil(plan.cols / S), RC: tile.rows, KL: tile.keys, chunked: plan.chunks > 1 };
+    key = `attention:sg${S}:${dtype}:${cfg.DC}:${cfg.RC}:${cfg.KL}:${cfg.chunked}`;
     code = () => subgroupKernel(cfg);
     rowsPerWg = cfg.RC * S;
+    chunks = Math.ceil(d / (cfg.DC * S));
   } else {
-    key = `attention:portable:${dtype}:${bucket}`;
-    code = () => portableKernel(dtype, bucket);
+    // The portable kernel keeps whole q and o rows in private arrays of a bucketed length.
+    const len = plan.chunks === 1 ? plan.cols : Math.ceil(d / 256) * 256;
+    key = `attention:portable:${dtype}:${len}`;
+    code = () => portableKernel(dtype, len);
     rowsPerWg = P_WG;
   }
 
-  // Launch plan: whole batch items while Q/O and K/V bindings fit; else one item in query ranges.
+  // Launch plan: whole batch items while Q/O (and the f32 scratch of chunked head dims) and K/V bindings
+  // fit; else one item in query ranges.
   const row = H * d;
-  const budget = bindingBudget(gpu, spec.maxBindingBytes) / (dtype === 'f32' ? 4 : 2);
+  const es = dtype === 'f32' ? 4 : 2;
+  const bytes = bindingBudget(gpu, spec.maxBindingBytes);
+  const budget = bytes / es;
+  const qBudget = chunks > 1 ? bytes / 4 : budget;
   if (Nk * row > budget) {
     throw new LimitError(
       'LIMIT_EXCEEDED',
@@ -338,39 +339,43 @@ export function attention(gpu: Gpu, inputs: AttentionInputs, spec: AttentionSpec
   }
   const maxDim = Number(gpu.limits.maxComputeWorkgroupsPerDimension);
   const scale2 = (spec.scale ?? 1 / Math.sqrt(d)) * Math.LOG2E;
-  const launch = (b0: number, nb: number, qs: number, nq: number) => {
-    const qr = bindElements(gpu, q, (b0 * Nq + qs) * row, ((nb - 1) * Nq + nq) * row);
-    const or = bindElements(gpu, out, (b0 * Nq + qs) * row, ((nb - 1) * Nq + nq) * row);
-    const kr = bindElements(gpu, k, b0 * Nk * row, nb * Nk * row);
-    const vr = bindElements(gpu, v, b0 * Nk * row, nb * Nk * row);
-    const bindings: Binding[] = [qr.binding, kr.binding, vr.binding, or.binding];
-    gpu.dispatch({
-      key,
-      code,
-      bindings,
-      params: params.pack({
-        Nq: nq,
-        Nk,
-        H,
-        d,
-        qStart: qs,
-        causal: spec.causal ? 1 : 0,
-        scale2,
-        qOff: qr.elemOff,
-        kOff: kr.elemOff,
-        vOff: vr.elemOff,
-        oOff: or.elemOff,
-        qBatch: Nq * row,
-        kBatch: Nk * row,
-      }),
-      workgroups: [Math.ceil(nq / rowsPerWg), nb * H, 1],
-      cost: attentionCost(nb, nq, Nk, H, d, dtype, spec.causal),
+  const launch = (b0: number, nb: number, qs: number, nq: number) =>
+    gpu.scope(() => {
+      const qElems = ((nb - 1) * Nq + nq) * row;
+      const qr = bindElements(gpu, q, (b0 * Nq + qs) * row, qElems);
+      const or = bindElements(gpu, out, (b0 * Nq + qs) * row, qElems);
+      const kr = bindElements(gpu, k, b0 * Nk * row, nb * Nk * row);
+      const vr = bindElements(gpu, v, b0 * Nk * row, nb * Nk * row);
+      const bindings: Binding[] = [qr.binding, kr.binding, vr.binding, or.binding];
+      // Chunked head dims keep running sums in an f32 scratch shaped like this launch's output.
+      if (chunks > 1) bindings.push(gpu.empty([qElems], 'f32', 'attention scratch'));
+      gpu.dispatch({
+        key,
+        code,
+        bindings,
+        params: params.pack({
+          Nq: nq,
+          Nk,
+          H,
+          d,
+          qStart: qs,
+          causal: spec.causal ? 1 : 0,
+          scale2,
+          qOff: qr.elemOff,
+          kOff: kr.elemOff,
+          vOff: vr.elemOff,
+          oOff: or.elemOff,
+          qBatch: Nq * row,
+          kBatch: Nk * row,
+          chunks,
+        }),
+        workgroups: [Math.ceil(nq / rowsPerWg), nb * H, 1],
+        cost: attentionCost(nb, nq, Nk, H, d, dtype, spec.causal),
+      });
     });
-  };
-  const perItem = Math.max(Nq, Nk) * row;
-  const maxQ = Math.min(maxDim * rowsPerWg, Math.floor(budget / row));
-  if (perItem <= budget && Nq <= maxQ) {
-    const chunk = Math.max(1, Math.min(B, Math.floor(budget / perItem), Math.floor(maxDim / H)));
+  const maxQ = Math.min(maxDim * rowsPerWg, Math.floor(qBudget / row));
+  if (Nk * row <= budget && Nq <= maxQ) {
+    const chunk = Math.max(1, Math.min(B, Math.floor(qBudget / (Nq * row)), Math.floor(budget / (Nk * row)), Math.floor(maxDim / H)));
     if (H > maxDim) throw new LimitError('LIMIT_EXCEEDED', `attention: ${H} heads exceed ${maxDim} workgroups per dimension`);
     for (let b0 = 0; b0 < B; b0 += chunk) launch(b0, Math.min(chunk, B - b0), 0, Nq);
   } else {
