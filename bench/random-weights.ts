@@ -4,6 +4,7 @@
  * small (uniform ±0.02, norm scales near 1) so activations stay finite through deep networks.
  */
 import type { ParamKey, WeightReader } from '../src/nn/params.js';
+import { toF16Array } from '../src/runtime/dtype.js';
 import { numel } from '../src/runtime/tensor.js';
 
 export function randomWeights(keys: Iterable<ParamKey>, seed = 1): WeightReader {
@@ -16,7 +17,7 @@ export function randomWeights(keys: Iterable<ParamKey>, seed = 1): WeightReader 
       const shape = shapes.get(name);
       return shape && { shape };
     },
-    read: async (name) => {
+    read: async (name, as) => {
       const n = numel(shapes.get(name) ?? []);
       const out = new Float32Array(n);
       // Norm weights (gamma) near 1, everything else small around 0.
@@ -28,7 +29,7 @@ export function randomWeights(keys: Iterable<ParamKey>, seed = 1): WeightReader 
         s ^= s << 5;
         out[i] = base + ((s >>> 0) / 2 ** 32 - 0.5) * 0.04;
       }
-      return out;
+      return as === 'f16' ? toF16Array(out) : out;
     },
   };
 }

@@ -1,4 +1,4 @@
-import { f16BitsToF32, f32ToF16Bits } from '../runtime/dtype.js';
+import { f16BitsToF32, toF16Array } from '../runtime/dtype.js';
 import { FileFormatError } from '../runtime/errors.js';
 
 /** Element types found in weight files (safetensors names; PyTorch storages map onto these). */
@@ -119,27 +119,8 @@ export function convertToF16(data: TensorArray, dtype: FileDType): Uint16Array {
   return f32ArrayToF16Bits(f32);
 }
 
-/** Bulk f32 -> f16 bits; the same rounding as `f32ToF16Bits` in src/runtime/dtype.ts. */
-export function f32ArrayToF16Bits(src: Float32Array): Uint16Array {
-  const n = src.length;
-  const out = new Uint16Array(n);
-  const aligned = src.byteOffset % 4 === 0 ? src : src.slice();
-  const u = new Uint32Array(aligned.buffer, aligned.byteOffset, n);
-  for (let i = 0; i < n; i++) {
-    const x = u[i] as number;
-    const exp = (x >>> 23) & 0xff;
-    // Normal results in f16 take the fast path; everything else (subnormal, overflow, inf, nan) the exact one.
-    if (exp > 112 && exp < 143) {
-      const sign = (x >>> 16) & 0x8000;
-      const mant = x & 0x7fffff;
-      let r = ((exp - 112) << 10) | (mant >>> 13);
-      const rem = mant & 0x1fff;
-      if (rem > 0x1000 || (rem === 0x1000 && (r & 1) === 1)) r += 1; // carries into the exponent correctly
-      out[i] = sign | r;
-    } else out[i] = f32ToF16Bits(aligned[i] as number);
-  }
-  return out;
-}
+/** Bulk f32 -> f16 bits (round to nearest even), shared with the runtime's uploads. */
+export const f32ArrayToF16Bits = (src: Float32Array): Uint16Array => toF16Array(src);
 
 /** Converts a tensor in its file dtype to what the GPU upload wants. */
 export function convertForUpload(data: TensorArray, dtype: FileDType, as: UploadType): Float32Array | Uint16Array {

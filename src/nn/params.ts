@@ -38,6 +38,11 @@ export interface LoadContext {
 /** One loadable value: a tensor, or something derived from one or more checkpoint tensors. */
 export class Param<T = Tensor> {
   private loaded: T | undefined;
+  /**
+   * For a plain single-key tensor: how to upload f16 bits read straight from the file when the model's
+   * dtype is f16 (skips an f32 round trip on the host; an F16 file is then copied as stored).
+   */
+  f16Loader?: (bits: Uint16Array, ctx: LoadContext) => T;
 
   constructor(
     readonly keys: readonly ParamKey[],
@@ -90,7 +95,9 @@ export class ParamScope {
   /** A tensor uploaded as stored (shape as in the checkpoint unless `uploadShape` says otherwise). */
   tensor(name: string, shape: readonly number[], uploadShape?: readonly number[]): Param<Tensor> {
     const full = this.key(name);
-    return this.custom([[name, shape]], ([h], { gpu, dtype }) => gpu.upload(h as Float32Array, uploadShape ?? shape, dtype, full));
+    const p = this.custom([[name, shape]], ([h], { gpu, dtype }) => gpu.upload(h as Float32Array, uploadShape ?? shape, dtype, full));
+    p.f16Loader = (bits, { gpu }) => gpu.upload(bits, uploadShape ?? shape, 'f16', full);
+    return p;
   }
 
   /** A value built from several keys of this scope by `loader` (conv re-layout, LoRA merge, fused QKV...). */
@@ -132,10 +139,17 @@ export async function loadParams(gpu: Gpu, registry: readonly Param<unknown>[], 
   let done = 0;
   for (const p of registry) {
     if (opts.signal?.aborted) throw new MedgpuError('CANCELLED', `loading ${src.path} was cancelled`);
-    const hosts: Float32Array[] = [];
-    for (const k of p.keys) hosts.push((await src.read(k.name, 'f32')) as Float32Array);
+    let value: unknown;
+    const [only] = p.keys;
+    if (ctx.dtype === 'f16' && p.f16Loader && only && p.keys.length === 1) {
+      value = p.f16Loader((await src.read(only.name, 'f16')) as Uint16Array, ctx);
+    } else {
+      const hosts: Float32Array[] = [];
+      for (const k of p.keys) hosts.push((await src.read(k.name, 'f32')) as Float32Array);
+      value = p.load(hosts, ctx);
+    }
     // Keep the result past any enclosing gpu.scope: parameters live as long as the model.
-    p.set(gpu.keep(p.load(hosts, ctx)));
+    p.set(gpu.keep(value));
     done += bytesOf(p);
     opts.onProgress?.(done, total);
   }

@@ -57,9 +57,26 @@ export function bf16BitsToF32(h: number): number {
   return f32Scratch[0] as number;
 }
 
+/**
+ * f16 bits of many values (round to nearest even). Values whose f16 result is normal take a branch-light
+ * path on the f32 bits (most weights and activations); the rest go through `f32ToF16Bits`.
+ */
 export function toF16Array(data: ArrayLike<number>): Uint16Array {
-  const out = new Uint16Array(data.length);
-  for (let i = 0; i < data.length; i++) out[i] = f32ToF16Bits(data[i] as number);
+  const n = data.length;
+  const f32 = data instanceof Float32Array && data.byteOffset % 4 === 0 ? data : Float32Array.from(data);
+  const u = new Uint32Array(f32.buffer, f32.byteOffset, n);
+  const out = new Uint16Array(n);
+  for (let i = 0; i < n; i++) {
+    const x = u[i] as number;
+    const exp = (x >>> 23) & 0xff;
+    if (exp > 112 && exp < 143) {
+      const mant = x & 0x7fffff;
+      let r = ((exp - 112) << 10) | (mant >>> 13);
+      const rem = mant & 0x1fff;
+      if (rem > 0x1000 || (rem === 0x1000 && (r & 1) === 1)) r += 1; // a carry rounds up into the exponent
+      out[i] = ((x >>> 16) & 0x8000) | r;
+    } else out[i] = f32ToF16Bits(f32[i] as number);
+  }
   return out;
 }
 

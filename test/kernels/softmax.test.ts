@@ -21,7 +21,7 @@ const values = (n: number, seed: number, range: number) => {
 async function run(shape: number[], dtype: DType, scale: number, causal: boolean, seed: number, range: number) {
   const gpu = await getGpu();
   const n = shape.reduce((a, b) => a * b, 1);
-  let xv = values(n, seed, range);
+  let xv: Float32Array = values(n, seed, range);
   if (dtype === 'f16') xv = roundToF16(xv);
   const want = softmaxRef(xv, shape, scale, causal);
   await gpu.scopeAsync(async () => {

@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { Linear } from '../../src/nn/linear.js';
 import { ParamScope, type WeightReader, expectedKeys, loadParams } from '../../src/nn/params.js';
+import { roundToF16, toF16Array } from '../../src/runtime/dtype.js';
 import { CheckpointError } from '../../src/runtime/errors.js';
 import { getGpu } from '../helpers/gpu.js';
 
@@ -12,9 +13,10 @@ function memory(path: string, tensors: Record<string, { shape: number[]; data: n
     reads,
     keys: () => Object.keys(tensors),
     info: (name) => tensors[name] && { shape: tensors[name].shape },
-    read: async (name) => {
-      reads.push(name);
-      return Float32Array.from(tensors[name]?.data ?? []);
+    read: async (name, as) => {
+      reads.push(`${name}:${as ?? 'f32'}`);
+      const values = Float32Array.from(tensors[name]?.data ?? []);
+      return as === 'f16' ? toF16Array(values) : values;
     },
   };
 }
@@ -34,7 +36,7 @@ describe('params', () => {
     await gpu.scopeAsync(async () => {
       await loadParams(gpu, root.registry, src);
     });
-    expect(src.reads).toEqual(['blocks.0.proj.weight', 'blocks.0.proj.bias', 'scale']);
+    expect(src.reads).toEqual(['blocks.0.proj.weight:f32', 'blocks.0.proj.bias:f32', 'scale:f32']);
     expect(scaled.value).toEqual([10, 20]);
     // Params survive the scope they were loaded in; a forward pass uses them.
     const y = await gpu.scopeAsync(async () => gpu.read(lin.forward(gpu, gpu.upload([1, 1, 1], [1, 3]))));
@@ -69,6 +71,20 @@ describe('params', () => {
       junk: { shape: [1], data: [0] },
     });
     await gpu.scopeAsync(() => loadParams(gpu, root.registry, ok, { ignoreUnexpected: (k) => k === 'junk' }));
+  });
+
+  test('an f16 model reads plain tensors as f16 bits from the file and custom params as f32', async () => {
+    const gpu = await getGpu();
+    if (!gpu.hasF16) return;
+    const root = new ParamScope();
+    const w = root.tensor('w', [3]);
+    const doubled = root.custom([['v', [2]]], ([h]) => Array.from(h as Float32Array, (x) => 2 * x));
+    const src = memory('half.safetensors', { w: { shape: [3], data: [0.1, 1, 65519] }, v: { shape: [2], data: [0.5, 1.5] } });
+    await gpu.scopeAsync(() => loadParams(gpu, root.registry, src, { dtype: 'f16' }));
+    expect(src.reads).toEqual(['w:f16', 'v:f32']);
+    expect(w.value.dtype).toBe('f16');
+    expect(Array.from(await gpu.read(w.value))).toEqual(Array.from(roundToF16([0.1, 1, 65519])));
+    expect(doubled.value).toEqual([1, 3]);
   });
 
   test('using a param before loading is a clear error', () => {
