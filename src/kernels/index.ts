@@ -5,4 +5,7 @@ export * from './softmax.js';
 export * from './layout.js';
 export * from './resample.js';
 export * from './conv.js';
+export * from './embedding.js';
 export * from './diagonal-gaussian.js';
+export * from './norm.js';
+export * from './attention.js';
