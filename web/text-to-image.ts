@@ -80,7 +80,10 @@ export function setupTextToImage(): void {
         modelStatus.textContent = `Loading ${t.root}…`;
         const gpu = await getGpu();
         progress.value = 0;
+        const choice = el<HTMLSelectElement>('sd-dtype').value;
+        const dtype = choice === 'auto' ? (gpu.hasF16 ? 'f16' : 'f32') : (choice as 'f16' | 'f32');
         pipe = await StableDiffusionPipeline.fromPretrained(gpu, t, {
+          dtype,
           onProgress: (component, done, total) => {
             progress.max = Math.max(total, 1);
             progress.value = done;
@@ -91,7 +94,7 @@ export function setupTextToImage(): void {
         width.value = String(size);
         height.value = String(size);
         setSchedulers(pipe.schedulerClass);
-        modelStatus.textContent = `${t.root}: loaded (${(gpu.memory().liveBytes / MiB).toFixed(1)} MiB on the GPU, default size ${size}×${size}).`;
+        modelStatus.textContent = `${t.root}: loaded in ${dtype} (${(gpu.memory().liveBytes / MiB).toFixed(1)} MiB on the GPU, default size ${size}×${size}).`;
         progressText.textContent = 'Model ready.';
       } catch (e) {
         modelStatus.textContent = 'No model loaded.';
