@@ -156,7 +156,7 @@ describe('demo page in chromium (WebGPU on SwiftShader)', () => {
   }, 900_000); // cold: SwiftShader and lavapipe each compile every kernel the pipeline uses (minutes on a loaded 2-core machine)
 
   /** Runs MedVAE through the page with the fixture model `model`, returning the page's result. */
-  async function runMedvae(model: string, input: string, seed: number, modality?: 'ct' | 'mri') {
+  async function runMedvae(model: string, input: string, seed: number, how: { modality?: 'ct' | 'mri'; drop?: boolean } = {}) {
     // Inputs of the page's previous run stay chosen; the fields below replace them.
     await page.click('#tab-medvae');
     await page.evaluate(() => {
@@ -165,8 +165,24 @@ describe('demo page in chromium (WebGPU on SwiftShader)', () => {
     await page.selectOption('#mv-model', model);
     await page.setInputFiles('#mv-weights', join(medvae, model, 'model.safetensors'));
     await page.setInputFiles('#mv-config', join(medvae, model, 'config.yaml'));
-    await page.setInputFiles('#mv-input', join(medvae, 'inputs', input));
-    if (modality) await page.selectOption('#mv-modality', modality);
+    if (how.drop) {
+      // A file dropped on the drop zone, as a drag from the desktop delivers it.
+      const b64 = readFileSync(join(medvae, 'inputs', input)).toString('base64');
+      await page.evaluate(
+        ({ b64, name }) => {
+          const dt = new DataTransfer();
+          dt.items.add(new File([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], name));
+          (document.getElementById('mv-drop') as HTMLElement).dispatchEvent(
+            new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }),
+          );
+        },
+        { b64, name: input },
+      );
+    } else {
+      await page.setInputFiles('#mv-input', join(medvae, 'inputs', input));
+    }
+    expect(await page.textContent('#mv-input-name')).toMatch(new RegExp(`^${input.replace(/\./g, '\\.')} \\(`));
+    if (how.modality) await page.selectOption('#mv-modality', how.modality);
     await page.fill('#mv-seed', String(seed));
     await page.click('#mv-run');
     await waitForResult(page, 'medvae', 600_000);
@@ -223,13 +239,13 @@ describe('demo page in chromium (WebGPU on SwiftShader)', () => {
     await page.screenshot({ path: join(shots, 'medvae-2d.png'), fullPage: true });
   }, 600_000);
 
-  it('MedVAE 3D: an MRI .nii.gz shows the three middle slices; latent of the reference (fixture tol) and of the Node run (2·tol)', async () => {
+  it('MedVAE 3D: an MRI .nii.gz dropped on the page shows the three middle slices; latent of the reference (fixture tol) and of the Node run (2·tol)', async () => {
     // medvae_4_1_3d_forward_mri: mri.nii.gz preprocessed (RAS, min-max, crop ×16 → [32, 16, 32]), seed 2275, one window.
     const c = 'medvae_4_1_3d_forward_mri';
     const vol = preprocess3D(await readNifti(join(medvae, 'inputs', 'mri.nii.gz')), 'mri');
     const nodeRun = nodeMedvae('medvae_4_1_3d', { channels: 1, spatial: [...vol.shape], data: vol.data }, 2275);
     nodeRun.catch(() => {}); // awaited below
-    const got = await runMedvae('medvae_4_1_3d', 'mri.nii.gz', 2275, 'mri');
+    const got = await runMedvae('medvae_4_1_3d', 'mri.nii.gz', 2275, { modality: 'mri', drop: true });
     const ref = readSafetensors(join(medvae, 'cases', `${c}.safetensors`));
     expect(got.input.spatial).toEqual([32, 16, 32]);
     const tolLatent = manifestTol('medvae/manifest.json', c, 'mvae_forward_latent');
