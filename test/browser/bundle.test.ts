@@ -1,9 +1,10 @@
 /**
  * The browser bundle (`vite build --mode lib`, what `npm run build:web` ships as dist/browser/medgpu.js):
  * one self-contained ESM file with no Node module in it, whose path-taking helpers are the browser adapters;
- * and the build's guard, which turns any Node-only import reaching the bundle into a build error.
+ * its declarations (tsconfig.browser.json), usable by a browser project without Node's types; and the build's guard, which turns any Node-only import reaching the bundle into a build error.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -60,6 +61,40 @@ describe('browser bundle', () => {
       if (nav) Object.defineProperty(globalThis, 'navigator', nav);
     }
   });
+
+  it('has declarations a browser project type-checks with the DOM library alone (no Node types, skipLibCheck off)', () => {
+    const types = join(temp, 'types');
+    const tsc = join(root, 'node_modules/.bin/tsc');
+    execFileSync(tsc, ['-p', join(root, 'tsconfig.browser.json'), '--outDir', types], { stdio: 'pipe' });
+    const app = join(temp, 'app');
+    mkdirSync(app);
+    writeFileSync(
+      join(app, 'main.ts'),
+      [
+        `import { MedVAE, StableDiffusionPipeline, blobSource, createGpu, fileListTree, weightSourceFromByteSource } from '${types}/browser.js';`,
+        'declare const folder: HTMLInputElement;',
+        'declare const weights: File;',
+        'const gpu = await createGpu();',
+        'const pipe = await StableDiffusionPipeline.fromPretrained(gpu, fileListTree(folder.files as FileList));',
+        "const images: Float32Array[] = (await pipe.generate({ prompt: 'x', seed: 1 })).images;",
+        "const mvae = await MedVAE.load(gpu, { model: 'medvae_4_1_2d', weights: await weightSourceFromByteSource(blobSource(weights)), config: { yaml: '' } });",
+        'export { images, mvae };',
+      ].join('\n'),
+    );
+    const options = {
+      target: 'ES2022',
+      module: 'ESNext',
+      moduleResolution: 'Bundler',
+      lib: ['ES2023', 'DOM'],
+      types: [],
+      strict: true,
+      noEmit: true,
+      skipLibCheck: false,
+    };
+    writeFileSync(join(app, 'tsconfig.json'), JSON.stringify({ compilerOptions: options, files: ['main.ts'] }));
+    const run = () => execFileSync(tsc, ['-p', join(app, 'tsconfig.json')], { encoding: 'utf8', stdio: 'pipe' });
+    expect(run).not.toThrow();
+  }, 60_000);
 
   it('fails the build, naming the importer, when a module pulls in a Node built-in', async () => {
     const entry = join(temp, 'uses-fs.ts');
