@@ -15,8 +15,8 @@
  *    coefficients in registers.
  * Chunks are bound as ranges, so maps larger than `maxStorageBufferBindingSize` are split into launches.
  *
- * Layer norm over the last axis (CLIP, the UNet transformer blocks): one invocation per row, an exact
- * two-pass mean/variance, then the affine; no cross-lane reductions (on lavapipe every load is a per-lane
+ * Layer norm over the last axis (CLIP, the UNet transformer blocks): one invocation per row, shifted
+ * one-pass statistics (with an exact second pass when the shift was far from the mean), then the affine; no cross-lane reductions (on lavapipe every load is a per-lane
  * scalar load whichever lane layout is used, so rows per lane cost the same and need no barriers).
  */
 import type { DType } from '../runtime/dtype.js';
@@ -30,6 +30,8 @@ import type { Cost } from './cost.js';
 const WG = 64;
 /** Elements one stats/apply workgroup aims to cover (enough work per launch unit, few partials). */
 const CHUNK_ELEMS = 16384;
+/** Fewest stats/apply workgroups a map is cut into (when it has the rows): both cores busy. */
+const MIN_WORKGROUPS = 32;
 
 export interface GroupNormSpec {
   groups: number;
@@ -72,28 +74,54 @@ const LANE_LAYOUT = `  let r = lid / p.lanesPerRow;
   // Element index in the binding of (row, channel 0): rows are counted from the binding's first row.
   let base = p.xOff + (n * p.P + rowBegin - p.bindRow0) * p.C;`;
 
+/** Rows per unrolled step of the stats and apply loops (independent loads and sums in flight). */
+const UNROLL = 4;
+const unrolled = (f: (u: number) => string) => Array.from({ length: UNROLL }, (_, u) => f(u)).join('\n');
+
+/**
+ * Shared by stats and apply: loops have uniform bounds (lavapipe runs a divergent loop under per-iteration
+ * masks, and every guard is a per-lane branch). Lanes beyond the channels or the row slots work on clamped
+ * copies (channel C-1, slot R-1): in the unguarded main loop they store the very value the owning lane
+ * stores, so the duplicate writes are harmless; the tail loop guards its loads and stores.
+ */
+const LOOP_SETUP = `  let rows = rowEnd - rowBegin;
+  let steps = (rows + p.R - 1u) / p.R;
+  // Steps in which every row slot's row exists: their loads need no clamp.
+  let full = rows / p.R;
+  let blocks = (p.C + p.lanesPerRow - 1u) / p.lanesPerRow;
+  let slot = min(r, p.R - 1u);`;
+
 function statsKernel(dtype: DType): string {
   return `${enables(dtype)}${storage(0, 'x', dtype, 'read')}${storage(1, 'part', 'vec2f', 'read_write')}${statsParams.declare(2)}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
 ${LANE_LAYOUT}
-  if (r < p.R) {
-    let slot = ((n * p.chunks + chunk) * p.R + r) * p.C;
-    for (var ch = ch0; ch < p.C; ch += p.lanesPerRow) {
-      var s1 = 0.0;
-      var s2 = 0.0;
-      var cnt = 0.0;
-      let k = f32(x[base + (min(rowBegin + r, rowEnd - 1u) - rowBegin) * p.C + ch]);
-      for (var row = rowBegin + r; row < rowEnd; row += p.R) {
-        let v = f32(x[base + (row - rowBegin) * p.C + ch]) - k;
-        s1 += v;
-        s2 += v * v;
-        cnt += 1.0;
-      }
-      // (mean, M2) of this lane's values; a slot with no rows writes (k, 0) and a count of 0 elsewhere.
-      let mean = s1 / max(cnt, 1.0);
-      part[slot + ch] = vec2f(k + mean, max(s2 - s1 * mean, 0.0));
+${LOOP_SETUP}
+  // This lane's rows are slot, slot + R, ...: how many of them there are in this chunk.
+  let mine = select(0u, (rows - slot + p.R - 1u) / p.R, rows > slot);
+  let cnt = max(f32(mine), 1.0);
+  let out = ((n * p.chunks + chunk) * p.R + slot) * p.C;
+  for (var cb = 0u; cb < blocks; cb++) {
+    let ch = cb * p.lanesPerRow + ch0;
+    let chc = min(ch, p.C - 1u);
+    // Shift: the channel's first value in this chunk.
+    let k = f32(x[base + min(slot, rows - 1u) * p.C + chc]);
+${unrolled((u) => `    var s${u} = 0.0; var q${u} = 0.0;`)}
+    var t = 0u;
+    for (; t + ${UNROLL}u <= full; t += ${UNROLL}u) {
+${unrolled((u) => `      { let v = f32(x[base + ((t + ${u}u) * p.R + slot) * p.C + chc]) - k; s${u} += v; q${u} += v * v; }`)}
     }
+    for (; t < steps; t++) {
+      let row = t * p.R + slot;
+      let v = select(0.0, f32(x[base + min(row, rows - 1u) * p.C + chc]) - k, row < rows);
+      s0 += v;
+      q0 += v * v;
+    }
+    let sum = (s0 + s1) + (s2 + s3);
+    let sq = (q0 + q1) + (q2 + q3);
+    // (mean, M2) of this lane's values; a slot with no rows writes (k, 0) and counts 0 in combine.
+    let mean = sum / cnt;
+    if (r < p.R && ch < p.C) { part[out + ch] = vec2f(k + mean, max(sq - sum * mean, 0.0)); }
   }
 }
 `;
@@ -175,23 +203,30 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
 }
 
 function applyKernel(dtype: DType, silu: boolean): string {
-  const act = silu ? 'v / (1.0 + exp(-v))' : 'v';
+  const act = (v: string) => (silu ? `${v} / (1.0 + exp(-${v}))` : v);
   return `${enables(dtype)}${storage(0, 'x', dtype, 'read')}${storage(1, 'coef', 'f32', 'read')}${storage(2, 'y', dtype, 'read_write')}${statsParams.declare(3)}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
 ${LANE_LAYOUT}
+${LOOP_SETUP}
   let ybase = p.yOff + (n * p.P + rowBegin - p.bindRow0) * p.C;
-  if (r < p.R) {
-    for (var ch = ch0; ch < p.C; ch += p.lanesPerRow) {
-      let o = (n * p.C + ch) * 3u;
-      let mean = coef[o];
-      let mul = coef[o + 1u];
-      let add = coef[o + 2u];
-      for (var row = rowBegin + r; row < rowEnd; row += p.R) {
-        let i = (row - rowBegin) * p.C + ch;
-        let v = (f32(x[base + i]) - mean) * mul + add;
-        y[ybase + i] = ${dtype}(${act});
-      }
+  for (var cb = 0u; cb < blocks; cb++) {
+    let ch = cb * p.lanesPerRow + ch0;
+    let live = r < p.R && ch < p.C;
+    let chc = min(ch, p.C - 1u);
+    let o = (n * p.C + chc) * 3u;
+    let mean = coef[o];
+    let mul = coef[o + 1u];
+    let add = coef[o + 2u];
+    var t = 0u;
+    for (; t + ${UNROLL}u <= full; t += ${UNROLL}u) {
+${unrolled((u) => `      let i${u} = ((t + ${u}u) * p.R + slot) * p.C + chc;\n      let v${u} = (f32(x[base + i${u}]) - mean) * mul + add;`)}
+${unrolled((u) => `      y[ybase + i${u}] = ${dtype}(${act(`v${u}`)});`)}
+    }
+    for (; t < steps; t++) {
+      let row = t * p.R + slot;
+      let v = (f32(x[base + min(row, rows - 1u) * p.C + chc]) - mean) * mul + add;
+      if (live && row < rows) { y[ybase + row * p.C + ch] = ${dtype}(${act('v')}); }
     }
   }
 }
@@ -217,10 +252,12 @@ function checkAffine(op: string, x: Tensor, C: number, affine: NormAffine): void
  * The stats/apply work layout for C channels: lanes per row, row slots R, and rows per chunk (a multiple of
  * R, about CHUNK_ELEMS elements, and never more than fit in `maxRows` rows of one binding).
  */
-function laneLayout(C: number, maxRows: number) {
+function laneLayout(C: number, maxRows: number, totalRows: number) {
   const lanesPerRow = Math.min(C, WG);
   const R = Math.floor(WG / lanesPerRow);
-  const want = Math.max(R, Math.ceil(CHUNK_ELEMS / C / R) * R);
+  // Small maps get smaller chunks so that at least MIN_WORKGROUPS share the work.
+  const perWg = Math.min(CHUNK_ELEMS / C, totalRows / MIN_WORKGROUPS);
+  const want = Math.max(R, Math.ceil(perWg / R) * R);
   const chunkRows = Math.min(want, Math.max(1, Math.floor(maxRows / R)) * R);
   return { lanesPerRow, R, chunkRows };
 }
@@ -244,7 +281,7 @@ export function groupNorm(gpu: Gpu, x: Tensor, affine: NormAffine, spec: GroupNo
   const dtype = x.dtype;
   const es = dtype === 'f32' ? 4 : 2;
   const limit = bindingBudget(gpu, spec.maxBindingBytes);
-  const { lanesPerRow, R, chunkRows } = laneLayout(C, Math.floor(limit / (C * es)));
+  const { lanesPerRow, R, chunkRows } = laneLayout(C, Math.floor(limit / (C * es)), N * P);
   if (chunkRows * C * es > limit) {
     throw new LimitError('LIMIT_EXCEEDED', `groupNorm: ${R} rows of ${C} ${dtype} channels exceed the binding limit ${limit}`);
   }
@@ -291,6 +328,7 @@ export function groupNorm(gpu: Gpu, x: Tensor, affine: NormAffine, spec: GroupNo
         bindings: [xr.binding, part],
         params: values(u, xr.elemOff, 0, row0),
         workgroups: [u.nc, u.nn, 1],
+        cost: { flops: 3 * rows * C, bytes: es * rows * C },
       });
     }
     gpu.dispatch({
@@ -310,6 +348,7 @@ export function groupNorm(gpu: Gpu, x: Tensor, affine: NormAffine, spec: GroupNo
         bindings: [xr.binding, coef, yr.binding],
         params: values(u, xr.elemOff, yr.elemOff, row0),
         workgroups: [u.nc, u.nn, 1],
+        cost: { flops: (spec.silu ? 8 : 3) * rows * C, bytes: 2 * es * rows * C },
       });
     }
     return y;
@@ -335,21 +374,30 @@ function layerNormKernel(dtype: DType): string {
   return `${enables(dtype)}${storage(0, 'x', dtype, 'read')}${storage(1, 'gamma', dtype, 'read')}${storage(2, 'beta', dtype, 'read')}${storage(3, 'y', dtype, 'read_write')}${lnParams.declare(4)}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let row = ${linearWorkgroup} * ${WG}u + lid;
-  if (row < p.rows) {
-    let base = p.xOff + row * p.D;
-    let ybase = p.yOff + row * p.D;
-    var s = 0.0;
-    for (var c = 0u; c < p.D; c++) { s += f32(x[base + c]); }
-    let mean = s / f32(p.D);
+  // Lanes past the last row redo the last row and store the same values (no divergent branch).
+  let row = min(${linearWorkgroup} * ${WG}u + lid, p.rows - 1u);
+  let base = p.xOff + row * p.D;
+  let ybase = p.yOff + row * p.D;
+  let n = f32(p.D);
+  // One pass of sums shifted by the row's first value: exact enough unless that value sits far from the
+  // mean (cancellation in sq - n·d²), in which case a second, exact pass recomputes the variance.
+  let k = f32(x[base]);
+  var s = 0.0;
+  var sq = 0.0;
+  for (var c = 0u; c < p.D; c++) { let v = f32(x[base + c]) - k; s += v; sq += v * v; }
+  let d = s / n;
+  let mean = k + d;
+  var vr = max(sq / n - d * d, 0.0);
+  if (d * d > 16.0 * vr) {
     var s2 = 0.0;
     for (var c = 0u; c < p.D; c++) { let v = f32(x[base + c]) - mean; s2 += v * v; }
-    let rstd = 1.0 / sqrt(s2 / f32(p.D) + p.eps);
-    for (var c = 0u; c < p.D; c++) {
-      var v = (f32(x[base + c]) - mean) * rstd;
-      if (p.affine != 0u) { v = v * f32(gamma[c]) + f32(beta[c]); }
-      y[ybase + c] = ${dtype}(v);
-    }
+    vr = s2 / n;
+  }
+  let rstd = 1.0 / sqrt(vr + p.eps);
+  for (var c = 0u; c < p.D; c++) {
+    var v = (f32(x[base + c]) - mean) * rstd;
+    if (p.affine != 0u) { v = v * f32(gamma[c]) + f32(beta[c]); }
+    y[ybase + c] = ${dtype}(v);
   }
 }
 `;
@@ -378,6 +426,7 @@ export function layerNorm(gpu: Gpu, x: Tensor, affine: NormAffine = {}, spec: La
       bindings: [xr.binding, affine.gamma ?? xr.binding, affine.beta ?? xr.binding, yr.binding],
       params: lnParams.pack({ rows: n, D, affine: affine.gamma ? 1 : 0, eps: spec.eps ?? 1e-5, xOff: xr.elemOff, yOff: yr.elemOff }),
       workgroups: grid2d(Math.ceil(n / WG)),
+      cost: layerNormCost(n * D, x.dtype),
     });
   }
   return y;
