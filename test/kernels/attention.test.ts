@@ -131,18 +131,16 @@ describe('attention', () => {
     const gpu = await getGpu();
     expect(attentionPath(gpu, { impl: 'portable' })).toBe('portable');
     if (gpu.hasSubgroups && gpu.info.subgroupMinSize === gpu.info.subgroupMaxSize) expect(attentionPath(gpu)).toBe('subgroup');
-    // Head dims map to few pipelines: 4 register widths up to 160, then 32-channel chunks.
-    expect([8, 40, 41, 64, 80, 81, 160, 161, 512, 513].map((d) => headDimPlan(d))).toEqual([
+    // Head dims map to three pipelines per dtype: 40 and 64 channels in registers, then 40-channel chunks.
+    expect([8, 40, 41, 64, 65, 80, 160, 512].map((d) => headDimPlan(d))).toEqual([
       { cols: 40, chunks: 1 },
       { cols: 40, chunks: 1 },
       { cols: 64, chunks: 1 },
       { cols: 64, chunks: 1 },
-      { cols: 80, chunks: 1 },
-      { cols: 160, chunks: 1 },
-      { cols: 160, chunks: 1 },
-      { cols: 32, chunks: 6 },
-      { cols: 32, chunks: 16 },
-      { cols: 32, chunks: 17 },
+      { cols: 40, chunks: 2 },
+      { cols: 40, chunks: 2 },
+      { cols: 40, chunks: 4 },
+      { cols: 40, chunks: 13 },
     ]);
   });
 
@@ -190,7 +188,7 @@ describe('attention', () => {
     await check(gpu, { B: 1, Nq: 77, Nk: 77, H: 12, d: 64, causal: true, seed: 11 }, 'f32');
   });
 
-  test('single head, d = 512 (VAE / MedVAE mid-block) and 333 in 32-channel chunks, tokens not a multiple of the tiles', async () => {
+  test('single head, d = 512 (VAE / MedVAE mid-block) and 333 in 40-channel chunks, tokens not a multiple of the tiles', async () => {
     const gpu = await getGpu();
     await check(gpu, { B: 1, Nq: 100, Nk: 100, H: 1, d: 512, causal: false, seed: 12 }, 'f32');
     await check(gpu, { B: 2, Nq: 37, Nk: 70, H: 1, d: 333, causal: true, seed: 13 }, 'f32');
