@@ -55,12 +55,12 @@ export interface AttentionSpec {
 }
 
 /**
- * Head dims up to 64 are rounded up to one of these for code generation (SD1's 40, SD2's and CLIP's 64);
- * larger ones (SD1's 80 and 160, the VAE and MedVAE mid-blocks' 512) run in chunks of CHUNK_COLS output
- * channels, which measured as fast as dedicated register blocks for 80 and faster for 160 and 512, and
- * compiles once for all of them: three pipelines per dtype in all.
+ * Head dims up to 80 are rounded up to one of these for code generation (SD1's 40 and 80, SD2's and CLIP's
+ * 64); larger ones (SD1's 160, the VAE and MedVAE mid-blocks' 512) run in chunks of CHUNK_COLS output
+ * channels, which measured as fast as a 160-wide register block (and compiles faster) and as fast as wider
+ * chunks for 512: four pipelines per dtype in all. (For 80, 40-channel chunks were 1/3 slower.)
  */
-export const HEAD_DIM_BUCKETS = [40, 64] as const;
+export const HEAD_DIM_BUCKETS = [40, 64, 80] as const;
 const CHUNK_COLS = 40;
 
 /** Masked logit: finite so that masked − max never becomes inf − inf. */
@@ -100,10 +100,10 @@ interface SubgroupConfig {
 /**
  * Tile: RQ queries × 32 keys per block (measured on lavapipe with 8-wide subgroups; other subgroup sizes
  * keep RQ and KB). More accumulators run faster but compile slower, superlinearly: RQ 32 × 64 channels
- * takes ~10 s to compile there, the chunked kernel (RQ 16 × 40) ~5 s.
+ * takes ~10 s to compile there, RQ 16 × 80 and the chunked kernel (RQ 16 × 40) ~5 s.
  */
 function defaultTile(plan: { cols: number; chunks: number }, S: number): { rows: number; keys: number } {
-  const rq = plan.chunks > 1 ? 16 : 32;
+  const rq = plan.chunks > 1 || plan.cols > 64 ? 16 : 32;
   return { rows: Math.max(1, Math.round(rq / S)), keys: Math.max(1, Math.round(32 / S)) };
 }
 

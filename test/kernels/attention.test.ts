@@ -131,14 +131,15 @@ describe('attention', () => {
     const gpu = await getGpu();
     expect(attentionPath(gpu, { impl: 'portable' })).toBe('portable');
     if (gpu.hasSubgroups && gpu.info.subgroupMinSize === gpu.info.subgroupMaxSize) expect(attentionPath(gpu)).toBe('subgroup');
-    // Head dims map to three pipelines per dtype: 40 and 64 channels in registers, then 40-channel chunks.
-    expect([8, 40, 41, 64, 65, 80, 160, 512].map((d) => headDimPlan(d))).toEqual([
+    // Head dims map to four pipelines per dtype: 40, 64 and 80 channels in registers, then 40-channel chunks.
+    expect([8, 40, 41, 64, 65, 80, 81, 160, 512].map((d) => headDimPlan(d))).toEqual([
       { cols: 40, chunks: 1 },
       { cols: 40, chunks: 1 },
       { cols: 64, chunks: 1 },
       { cols: 64, chunks: 1 },
-      { cols: 40, chunks: 2 },
-      { cols: 40, chunks: 2 },
+      { cols: 80, chunks: 1 },
+      { cols: 80, chunks: 1 },
+      { cols: 40, chunks: 3 },
       { cols: 40, chunks: 4 },
       { cols: 40, chunks: 13 },
     ]);
