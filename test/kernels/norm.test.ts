@@ -182,6 +182,28 @@ describe('groupNorm', () => {
     },
   );
 
+  test.each(['f32', 'f16'] as const)(
+    'a VAE-like map (128 channels: 4-channel vector path) split over the binding limit (%s)',
+    async (dtype) => {
+      const gpu = await getGpu();
+      if (dtype === 'f16' && !gpu.hasF16) return;
+      const c: GnCase = {
+        n: 2,
+        sp: [30, 31],
+        groups: 32,
+        perGroup: 4,
+        eps: 1e-6,
+        affine: true,
+        silu: true,
+        offset: 0.5,
+        spread: 3,
+        seed: 77,
+      };
+      const es = dtype === 'f32' ? 4 : 2;
+      await checkGroupNorm(gpu, c, dtype, Math.ceil((30 * 31 * 128 * es) / 3));
+    },
+  );
+
   test('bad arguments give ShapeErrors naming the tensors', async () => {
     const gpu = await getGpu();
     gpu.scope(() => {
