@@ -30,7 +30,7 @@ import type { Cost } from './cost.js';
 const WG = 64;
 /** Elements one stats/apply workgroup aims to cover (enough work per launch unit, few partials). */
 const CHUNK_ELEMS = 16384;
-/** Fewest stats/apply workgroups a map is cut into (when it has the rows): both cores busy. */
+/** Fewest stats/apply workgroups a sample is cut into (when it has the rows): both cores busy. */
 const MIN_WORKGROUPS = 32;
 
 export interface GroupNormSpec {
@@ -276,11 +276,11 @@ function checkAffine(op: string, x: Tensor, C: number, affine: NormAffine): void
  * The stats/apply work layout for C channels: lanes per row, row slots R, and rows per chunk (a multiple of
  * R, about CHUNK_ELEMS elements, and never more than fit in `maxRows` rows of one binding).
  */
-function laneLayout(C: number, V: number, maxRows: number, totalRows: number) {
+function laneLayout(C: number, V: number, maxRows: number, sampleRows: number) {
   const lanesPerRow = Math.min(C / V, WG);
   const R = Math.floor(WG / lanesPerRow);
-  // Small maps get smaller chunks so that at least MIN_WORKGROUPS share the work.
-  const perWg = Math.min(CHUNK_ELEMS / C, totalRows / MIN_WORKGROUPS);
+  // Small samples get smaller chunks so that at least MIN_WORKGROUPS share the work.
+  const perWg = Math.min(CHUNK_ELEMS / C, sampleRows / MIN_WORKGROUPS);
   const want = Math.max(R, Math.ceil(perWg / R) * R);
   const chunkRows = Math.min(want, Math.max(1, Math.floor(maxRows / R)) * R);
   return { lanesPerRow, R, chunkRows };
@@ -307,7 +307,8 @@ export function groupNorm(gpu: Gpu, x: Tensor, affine: NormAffine, spec: GroupNo
   const limit = bindingBudget(gpu, spec.maxBindingBytes);
   const vc: VecConfig = { dtype, V: C % 4 === 0 ? 4 : 1 };
   const Cv = C / vc.V;
-  const { lanesPerRow, R, chunkRows } = laneLayout(C, vc.V, Math.floor(limit / (C * es)), N * P);
+  // Chunks depend on the sample size only, so a sample gives bitwise the same result in any batch.
+  const { lanesPerRow, R, chunkRows } = laneLayout(C, vc.V, Math.floor(limit / (C * es)), P);
   if (chunkRows * C * es > limit) {
     throw new LimitError('LIMIT_EXCEEDED', `groupNorm: ${R} rows of ${C} ${dtype} channels exceed the binding limit ${limit}`);
   }

@@ -204,6 +204,24 @@ describe('groupNorm', () => {
     },
   );
 
+  test('a sample gives bitwise the same result alone and in a batch (chunking depends on the sample only)', async () => {
+    const gpu = await getGpu();
+    const shape = [1, 9, 13, 96];
+    const n = 9 * 13 * 96;
+    const a = values(n, 3, 'f32', 2, 1);
+    const b = values(n, 4, 'f32', 5, -2);
+    const pair = new Float32Array(2 * n);
+    pair.set(a);
+    pair.set(b, n);
+    await gpu.scopeAsync(async () => {
+      const run = (v: Float32Array, batch: number) =>
+        gpu.read(groupNorm(gpu, gpu.upload(v, [batch, ...shape.slice(1)]), {}, { groups: 32, silu: true }));
+      const [ya, yb, both] = [await run(a, 1), await run(b, 1), await run(pair, 2)];
+      expect(both.subarray(0, n)).toEqual(ya);
+      expect(both.subarray(n)).toEqual(yb);
+    });
+  });
+
   test('bad arguments give ShapeErrors naming the tensors', async () => {
     const gpu = await getGpu();
     gpu.scope(() => {
