@@ -9,6 +9,8 @@ export interface KernelBench {
   shape: string;
   dtype: DType;
   cost: Cost;
+  /** Left out of a plain `bench kernels` run; runs when `--filter` matches it (e.g. path comparisons). */
+  onlyWhenFiltered?: boolean;
   /** Allocates inputs and returns a function that launches the kernel once (results may be discarded). */
   setup(gpu: Gpu): () => void;
 }

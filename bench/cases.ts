@@ -5,7 +5,7 @@ import { convBenches } from './cases/conv.js';
 import { elementwise } from './cases/elementwise.js';
 import { embeddingBenches } from './cases/embedding.js';
 import { layoutBenches } from './cases/layout.js';
-import { matmulBenches } from './cases/matmul.js';
+import { matmulBenches, matmulPathBenches } from './cases/matmul.js';
 import { normBenches } from './cases/norm.js';
 import { resampleBenches } from './cases/resample.js';
 import { softmaxBenches } from './cases/softmax.js';
@@ -14,6 +14,7 @@ export const KERNEL_BENCHES: KernelBench[] = [
   ...convBenches,
   ...elementwise,
   ...matmulBenches,
+  ...matmulPathBenches,
   ...softmaxBenches,
   ...resampleBenches,
   ...layoutBenches,

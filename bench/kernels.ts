@@ -58,7 +58,7 @@ export async function runKernelBench(gpu: Gpu, opts: { json: boolean; filter?: s
   const re = opts.filter ? new RegExp(opts.filter) : null;
   const rows: BenchRow[] = [];
   for (const b of KERNEL_BENCHES) {
-    if (re && !re.test(`${b.kernel} ${b.shape}`)) continue;
+    if (re ? !re.test(`${b.kernel} ${b.shape}`) : b.onlyWhenFiltered) continue;
     if (b.dtype === 'f16' && !gpu.hasF16) continue;
     const row = await timeBench(gpu, b, opts.reps);
     rows.push(row);

@@ -2,7 +2,7 @@ import { fc, test } from '@fast-check/vitest';
 import { describe, expect } from 'vitest';
 import type { UnaryOp } from '../../src/kernels/elementwise.js';
 import { ACTIVATIONS } from '../../src/kernels/activation.js';
-import { matmul, matmulPath } from '../../src/kernels/matmul.js';
+import { type MatmulPath, matmul, matmulPath } from '../../src/kernels/matmul.js';
 import { matmulRef } from '../../src/kernels/reference/matmul.js';
 import { type DType, roundToF16 } from '../../src/runtime/dtype.js';
 import { getGpu } from '../helpers/gpu.js';
@@ -48,7 +48,7 @@ interface Case {
   act: UnaryOp;
   scale?: number;
   dtype: DType;
-  portable: boolean;
+  impl: MatmulPath;
   seed: number;
 }
 
@@ -71,11 +71,7 @@ async function run(c: Case) {
       const out = gpu.empty([...c.batch, c.M, c.N], c.dtype);
       gpu.poison(out);
       out.release();
-      return matmul(
-        gpu,
-        { a, b, bias, residual },
-        { transA: c.transA, transB: c.transB, activation: c.act, scale: c.scale, portable: c.portable },
-      );
+      return matmul(gpu, { a, b, bias, residual }, { transA: c.transA, transB: c.transB, activation: c.act, scale: c.scale, impl: c.impl });
     });
     expect(y.shape).toEqual([...c.batch, c.M, c.N]);
     check(await gpu.read(y), want.y, want.absSum, c.K, c.dtype, JSON.stringify({ ...c, seed: undefined }));
@@ -95,19 +91,25 @@ const shapeCase = (dtypes: DType[]) =>
     residual: fc.constant(false),
     act: fc.constant<UnaryOp>('identity'),
     dtype: fc.constantFrom(...dtypes),
-    portable: fc.boolean(),
+    impl: fc.constantFrom<MatmulPath>(...PATHS),
     seed: fc.integer(),
   });
 
+const PATHS: MatmulPath[] = ['subgroup', 'portable', 'tiled'];
+
 describe('matmul', () => {
-  test('this adapter takes the subgroup path unless told otherwise (so both paths are tested here)', async () => {
+  test('paths: software adapters default to the subgroup path, hardware ones to the tiled path; each can be forced', async () => {
     const gpu = await getGpu();
-    expect(matmulPath(gpu, { portable: true })).toBe('portable');
-    if (gpu.hasSubgroups && gpu.info.subgroupMinSize === gpu.info.subgroupMaxSize) expect(matmulPath(gpu)).toBe('subgroup');
+    expect(matmulPath(gpu, { impl: 'portable' })).toBe('portable');
+    expect(matmulPath(gpu, { impl: 'tiled' })).toBe('tiled');
+    const fixedSubgroups = gpu.hasSubgroups && gpu.info.subgroupMinSize === gpu.info.subgroupMaxSize;
+    expect(matmulPath(gpu, { impl: 'subgroup' })).toBe(fixedSubgroups ? 'subgroup' : 'portable');
+    if (!gpu.info.isFallbackAdapter) expect(matmulPath(gpu)).toBe('tiled');
+    else expect(matmulPath(gpu)).toBe(fixedSubgroups ? 'subgroup' : 'portable');
   });
 
   test.prop([shapeCase(['f32'])], { numRuns: RUNS })(
-    'f32, both paths, transposes, batch and broadcast B: |err| <= (K+2)·2⁻²⁴·Σ|a·b| + 1e-6·(1+|y|)',
+    'f32, every path, transposes, batch and broadcast B: |err| <= (K+2)·2⁻²⁴·Σ|a·b| + 1e-6·(1+|y|)',
     (c) => run(c),
   );
 
@@ -121,12 +123,12 @@ describe('matmul', () => {
   );
 
   // Every activation the epilogue offers (exp excluded: these sums reach ±180 and exp overflows f32), with
-  // bias, residual and an output scale, on both paths: the epilogue is uniform-driven, one pipeline for all.
+  // bias, residual and an output scale, on every path: the epilogue is uniform-driven, one pipeline for all.
   test.prop(
     [
       fc.constantFrom(...ACTIVATIONS.filter((op) => op !== 'exp')),
       fc.constantFrom<DType>('f32', 'f16'),
-      fc.boolean(),
+      fc.constantFrom<MatmulPath>(...PATHS),
       fc.boolean(),
       fc.boolean(),
       fc.constantFrom(1, 0.5, -1.25),
@@ -134,7 +136,7 @@ describe('matmul', () => {
     { numRuns: RUNS },
   )(
     'epilogue act(x·w + bias) + residual, times scale, at a non-tile shape (bound scaled by |scale|)',
-    async (act, dtype, portable, bias, residual, scale) => {
+    async (act, dtype, impl, bias, residual, scale) => {
       const gpu = await getGpu();
       if (dtype === 'f16' && !gpu.hasF16) return;
       await run({
@@ -150,13 +152,13 @@ describe('matmul', () => {
         act,
         scale,
         dtype,
-        portable,
+        impl,
         seed: 42,
       });
     },
   );
 
-  test('a large case: 300×257×333 subgroup path, k tail and partial tiles', async () => {
+  test.each(PATHS)('a large case: 300×257×333 on the %s path, k tail and partial tiles', async (impl) => {
     await run({
       batch: [],
       M: 300,
@@ -169,7 +171,7 @@ describe('matmul', () => {
       residual: false,
       act: 'identity',
       dtype: 'f32',
-      portable: false,
+      impl,
       seed: 7,
     });
   });
