@@ -19,6 +19,9 @@
  *   blend and every storage load is a per-lane scalar load with a branch (../shared/notes/lavapipe.md),
  *   so the kernel keeps both to one per chunk and pixel.
  * - portable (any adapter): 64 invocations, each 4 pixels × 4 channels, loading its own inputs.
+ * - tiled (hardware adapters, the default there): the shared-memory GEMM of matmul's tiled path. 256
+ *   invocations stage 16 input channels of 64 pixels (one tap) and the matching 16 × 64 weights in
+ *   workgroup memory, coalesced along channels, and each accumulates 4 pixels × one vec4 of channels.
  * Inputs/outputs larger than the binding limit are split into runs of output lines bound at offsets.
  */
 import { type DType, bytesPerElement, fromF16Array } from '../runtime/dtype.js';
@@ -101,7 +104,7 @@ export interface ConvSpec {
   /** Multiplies the result after bias and residual (1/output_scale_factor). Default 1. */
   scale?: number;
   /** Kernel choice; 'auto' uses the subgroup kernel where the adapter runs 8-lane subgroups. */
-  impl?: 'auto' | 'subgroup' | 'portable';
+  impl?: 'auto' | ConvPath;
   /** Output pixels per subgroup in the subgroup kernel (tuning; each value is its own pipeline). Default 16. */
   rows?: number;
   /** Binding-size limit to split against (default and cap: the device's maxStorageBufferBindingSize). */
@@ -146,14 +149,19 @@ type ParamName = (typeof params.names)[number];
 
 /** What is compiled in; everything else is a uniform, so there is one pipeline per dtype and kernel. */
 interface KernelSpec {
-  impl: 'subgroup' | 'portable';
+  impl: ConvPath;
   dtype: DType;
   /** Output pixels per subgroup (subgroup kernel). */
   rows: number;
 }
 
+export type ConvPath = 'subgroup' | 'portable' | 'tiled';
+
 const SG = 8;
 const DEFAULT_ROWS = 16;
+/** Tiled kernel: output pixels and vec4 column groups per workgroup. */
+const TILE_PIXELS = 64;
+const TILE_COL4 = 16;
 
 function kernelKey(s: KernelSpec): string {
   return `conv:${s.impl}:${s.dtype}${s.impl === 'subgroup' ? `:r${s.rows}` : ''}`;
@@ -303,9 +311,65 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 `;
 }
 
+function tiledKernel(s: KernelSpec): string {
+  // 16 × 16 invocations: tx picks a vec4 of channels, ty the pixels ty + 16·i of the tile. For loading,
+  // invocation lid stages channel (lid % 16) of pixels (lid / 16) + 16·q, and weight row lid / 16.
+  const q4 = [0, 1, 2, 3];
+  return `${header(s, false)}
+struct Origin { n: i32, z: i32, y: i32, x: i32 };
+fn origin(m: u32) -> Origin {
+  let g = p.mStart + min(m, p.mCount - 1u);
+  let ox = g % p.outW; let r1 = g / p.outW;
+  let oy = r1 % p.outH; let r2 = r1 / p.outH;
+  let oz = r2 % p.outD; let n = r2 / p.outD;
+  return Origin(i32(n) * p.inD, i32(oz) * p.sd - p.padD, i32(oy) * p.sh - p.padH, i32(ox) * p.sw - p.padW);
+}
+fn tapBase(o: Origin, tz: i32, ty: i32, tx: i32) -> i32 {
+  let z = o.z + tz; let yy = o.y + ty; let xx = o.x + tx;
+  let inside = u32(z) < u32(p.inD) && u32(yy) < u32(p.inH) && u32(xx) < u32(p.inW);
+  return select(-1, (((o.n + z) * p.inH + yy) * p.inW + xx) * i32(p.cin) - i32(p.xBase), inside);
+}
+var<workgroup> Xs: array<f32, ${16 * TILE_PIXELS}>;
+var<workgroup> Ws: array<vec4f, ${16 * TILE_COL4}>;
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let m0 = ${linearWorkgroup} * ${TILE_PIXELS}u;
+  let tx = lid % 16u;
+  let ty = lid / 16u;
+  let col4 = wid.z * ${TILE_COL4}u + tx;
+  let wc = min(col4, p.coutPad4 - 1u);
+  ${q4.map((q) => `let o${q} = origin(m0 + ty + ${16 * q}u);`).join(' ')}
+  ${q4.map((q) => `var acc${q} = vec4f(0.0);`).join(' ')}
+  for (var tz = 0; tz < p.kd; tz++) {
+   for (var tyy = 0; tyy < p.kh; tyy++) {
+    for (var txx = 0; txx < p.kw; txx++) {
+     ${q4.map((q) => `let b${q} = tapBase(o${q}, tz, tyy, txx);`).join(' ')}
+     let wtap = u32((tz * p.kh + tyy) * p.kw + txx) * p.cinPad * p.coutPad4;
+     for (var c0 = 0u; c0 < p.cin; c0 += 16u) {
+      let ci = c0 + tx;
+      let inC = ci < p.cin;
+${q4.map((q) => `      Xs[tx * ${TILE_PIXELS}u + ty + ${16 * q}u] = select(0.0, f32(x[u32(max(b${q}, 0)) + min(ci, p.cin - 1u)]), inC && b${q} >= 0);`).join('\n')}
+      // Weight row c0 + ty of this tap (rows past Cin are zero-padded or the next tap's: masked).
+      Ws[ty * ${TILE_COL4}u + tx] = select(vec4f(0.0), vec4f(w[wtap + min(c0 + ty, p.cinPad - 1u) * p.coutPad4 + min(wid.z * ${TILE_COL4}u + tx, p.coutPad4 - 1u)]), c0 + ty < p.cin);
+      workgroupBarrier();
+      for (var k = 0u; k < 16u; k++) {
+       let wv = Ws[k * ${TILE_COL4}u + tx];
+${q4.map((q) => `       acc${q} += Xs[k * ${TILE_PIXELS}u + ty + ${16 * q}u] * wv;`).join('\n')}
+      }
+      workgroupBarrier();
+     }
+    }
+   }
+  }
+  let bv = select(vec4f(0.0), vec4f(bias[wc]), p.hasBias != 0u);
+${q4.map((q) => `  store4(m0 + ty + ${16 * q}u, col4, acc${q}, bv);`).join('\n')}
+}
+`;
+}
+
 /** The WGSL of one kernel variant (exported for compile-time measurements). */
 export function convKernelSource(s: KernelSpec): string {
-  return s.impl === 'subgroup' ? subgroupKernel(s) : portableKernel(s);
+  return s.impl === 'subgroup' ? subgroupKernel(s) : s.impl === 'tiled' ? tiledKernel(s) : portableKernel(s);
 }
 
 function perAxis(v: number | readonly number[] | undefined, rank: number, what: string, dflt: number): number[] {
@@ -439,8 +503,11 @@ export function planChunks(g: ConvGeometry, coutStored: number, bytesPer: number
   return chunks;
 }
 
-/** Which kernel a launch uses: subgroup where the adapter runs exactly 8-lane subgroups. */
-export function convPath(gpu: Gpu, spec: ConvSpec = {}): 'subgroup' | 'portable' {
+/**
+ * Which kernel a launch uses: tiled on hardware adapters; on software ones subgroup where the adapter runs
+ * exactly 8-lane subgroups, else portable.
+ */
+export function convPath(gpu: Gpu, spec: ConvSpec = {}): ConvPath {
   const { subgroupMinSize: lo, subgroupMaxSize: hi } = gpu.info;
   const ok = gpu.hasSubgroups && lo === SG && hi === SG;
   if (spec.impl === 'subgroup' && !ok) {
@@ -449,7 +516,8 @@ export function convPath(gpu: Gpu, spec: ConvSpec = {}): 'subgroup' | 'portable'
       `conv: impl 'subgroup' needs the 'subgroups' feature with 8-lane subgroups (this adapter: ${lo ?? '?'}–${hi ?? '?'}); use impl 'auto' or 'portable'`,
     );
   }
-  if (spec.impl === 'portable') return 'portable';
+  if (spec.impl === 'portable' || spec.impl === 'tiled') return spec.impl;
+  if (spec.impl !== 'subgroup' && !gpu.info.isFallbackAdapter) return 'tiled';
   return ok ? 'subgroup' : 'portable';
 }
 
@@ -517,8 +585,8 @@ function convStored(
   // An aligned-down offset and the 16-byte rounding of a range's end add up to `align + 16` bytes.
   const chunks = planChunks(g, w.coutPad, bytesPer, limit - align - 16);
   const key = kernelKey(ks);
-  const rowsPerWg = impl === 'subgroup' ? ks.rows : 32;
-  const colGroups = Math.ceil(w.coutPad / COLS_PER_WG);
+  const rowsPerWg = impl === 'subgroup' ? ks.rows : impl === 'tiled' ? TILE_PIXELS : 32;
+  const colGroups = Math.ceil(w.coutPad / (impl === 'tiled' ? 4 * TILE_COL4 : COLS_PER_WG));
   // Whole tensors are bound when one launch does it all and each fits (rows a strided conv never reads can
   // leave a tensor larger than the span the planner checked).
   const fits = (t: Tensor | undefined) => !t || t.byteLength <= limit - 16;

@@ -123,7 +123,7 @@ async function check(gpu: Gpu, c: Case, dtype: 'f32' | 'f16', extra: ConvSpec = 
 const dtypeArb = fc.constantFrom('f32', 'f16') as fc.Arbitrary<'f32' | 'f16'>;
 
 describe('conv', () => {
-  for (const impl of ['auto', 'portable'] as const) {
+  for (const impl of ['auto', 'portable', 'tiled'] as const) {
     for (const rank of [2, 3] as const) {
       test.prop([caseArb(rank), dtypeArb], { numRuns: RUNS })(
         `conv${rank}d (${impl}) matches the float64 reference within (K+3)·2^-24·Σ|terms| + output rounding`,
@@ -154,6 +154,7 @@ describe('conv', () => {
       expect(gpu.recorder.dispatches - before).toBeGreaterThan(1);
       const big3 = { ...c3, sp: c3.sp.map((d) => d + 3) };
       await check(gpu, big3, 'f32', { maxBindingBytes: limitFor(big3), impl: 'portable' });
+      await check(gpu, big2, 'f32', { maxBindingBytes: limitFor(big2), impl: 'tiled' });
     },
   );
 
@@ -163,6 +164,9 @@ describe('conv', () => {
     await check(gpu, { ...base, sp: [16, 16], cin: 320, cout: 320, k: 3, stride: 1, pad: 'same' }, 'f32');
     if (gpu.hasF16) await check(gpu, { ...base, sp: [9, 7], cin: 320, cout: 68, k: 3, stride: 1, pad: 'same' }, 'f16');
     await check(gpu, { ...base, sp: [17, 16], cin: 24, cout: 24, k: 3, stride: 2, pad: 'end' }, 'f32');
+    // The tiled (hardware-adapter) kernel at a real width, and with Cin and Cout off its 16-channel tiles.
+    await check(gpu, { ...base, sp: [16, 16], cin: 320, cout: 320, k: 3, stride: 1, pad: 'same' }, 'f32', { impl: 'tiled' });
+    await check(gpu, { ...base, sp: [9, 7], cin: 40, cout: 68, k: 3, stride: 2, pad: 'end' }, 'f32', { impl: 'tiled' });
   });
 
   test('an input over the real maxStorageBufferBindingSize (1x520x512x128 f32, 136 MB) is split, not refused', async () => {
