@@ -407,6 +407,19 @@ export interface LayerNormSpec {
   eps?: number;
   /** Binding-size limit to split against (default and cap: the device's maxStorageBufferBindingSize). */
   maxBindingBytes?: number;
+  /**
+   * 'row': one invocation per row (software adapters: a CPU core walks a row as a vector loop);
+   * 'workgroup': one workgroup per row, reading it coalesced and reducing in workgroup memory (hardware
+   * adapters, where a thread per row leaves most of the GPU idle and reads memory strided). Default: by adapter.
+   */
+  impl?: 'auto' | LayerNormPath;
+}
+
+export type LayerNormPath = 'row' | 'workgroup';
+
+export function layerNormPath(gpu: Gpu, spec: LayerNormSpec = {}): LayerNormPath {
+  if (spec.impl === 'row' || spec.impl === 'workgroup') return spec.impl;
+  return gpu.info.isFallbackAdapter ? 'row' : 'workgroup';
 }
 
 const lnParams = defineParams({ rows: 'u32', D: 'u32', affine: 'u32', eps: 'f32', xOff: 'u32', yOff: 'u32' });
@@ -444,6 +457,53 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 `;
 }
 
+/**
+ * One workgroup of WG invocations per row: the same shifted-sum statistics (and the same exact second pass
+ * when the shift cancels) as the row kernel, with the sums reduced as a tree in workgroup memory.
+ */
+function layerNormWorkgroupKernel(dtype: DType): string {
+  return `${enables(dtype)}${storage(0, 'x', dtype, 'read')}${storage(1, 'gamma', dtype, 'read')}${storage(2, 'beta', dtype, 'read')}${storage(3, 'y', dtype, 'read_write')}${lnParams.declare(4)}
+var<workgroup> red: array<vec2f, ${WG}>;
+// Sums red[0..WG) into red[0] (both components); every invocation must call it.
+fn reduce(lid: u32, v: vec2f) -> vec2f {
+  red[lid] = v;
+  workgroupBarrier();
+  for (var w = ${WG / 2}u; w > 0u; w >>= 1u) {
+    if (lid < w) { red[lid] += red[lid + w]; }
+    workgroupBarrier();
+  }
+  // A uniform load (it has barriers of its own), so the second-pass branch below stays workgroup-uniform.
+  return workgroupUniformLoad(&red[0]);
+}
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  // Workgroups past the last row (grid overshoot) redo the last row and store the same values.
+  let row = min(${linearWorkgroup}, p.rows - 1u);
+  let base = p.xOff + row * p.D;
+  let ybase = p.yOff + row * p.D;
+  let n = f32(p.D);
+  let k = f32(x[base]);
+  var acc = vec2f(0.0);
+  for (var c = lid; c < p.D; c += ${WG}u) { let v = f32(x[base + c]) - k; acc += vec2f(v, v * v); }
+  let t = reduce(lid, acc);
+  let d = t.x / n;
+  let mean = k + d;
+  var vr = max(t.y / n - d * d, 0.0);
+  if (d * d > 16.0 * vr) {
+    var s2 = 0.0;
+    for (var c = lid; c < p.D; c += ${WG}u) { let v = f32(x[base + c]) - mean; s2 += v * v; }
+    vr = reduce(lid, vec2f(s2, 0.0)).x / n;
+  }
+  let rstd = 1.0 / sqrt(vr + p.eps);
+  for (var c = lid; c < p.D; c += ${WG}u) {
+    var v = (f32(x[base + c]) - mean) * rstd;
+    if (p.affine != 0u) { v = v * f32(gamma[c]) + f32(beta[c]); }
+    y[ybase + c] = ${dtype}(v);
+  }
+}
+`;
+}
+
 /** Layer norm over the last axis of x [..., D]; same shape and dtype out. */
 export function layerNorm(gpu: Gpu, x: Tensor, affine: NormAffine = {}, spec: LayerNormSpec = {}): Tensor {
   if (x.rank < 1) throw new ShapeError('layerNorm: x must have rank >= 1');
@@ -457,16 +517,17 @@ export function layerNorm(gpu: Gpu, x: Tensor, affine: NormAffine = {}, spec: La
   // Whole rows per launch, bound as ranges when x exceeds the binding limit.
   const perLaunch = Math.max(1, Math.floor(limit / (D * es)));
   if (D * es > limit) throw new LimitError('LIMIT_EXCEEDED', `layerNorm: one row of ${D} ${x.dtype} exceeds the binding limit`);
+  const path = layerNormPath(gpu, spec);
   for (let r0 = 0; r0 < rows; r0 += perLaunch) {
     const n = Math.min(perLaunch, rows - r0);
     const xr = bindElements(gpu, x, r0 * D, n * D);
     const yr = bindElements(gpu, y, r0 * D, n * D);
     gpu.dispatch({
-      key: `layernorm:${x.dtype}`,
-      code: () => layerNormKernel(x.dtype),
+      key: path === 'row' ? `layernorm:${x.dtype}` : `layernorm.wg:${x.dtype}`,
+      code: () => (path === 'row' ? layerNormKernel(x.dtype) : layerNormWorkgroupKernel(x.dtype)),
       bindings: [xr.binding, affine.gamma ?? xr.binding, affine.beta ?? xr.binding, yr.binding],
       params: lnParams.pack({ rows: n, D, affine: affine.gamma ? 1 : 0, eps: spec.eps ?? 1e-5, xOff: xr.elemOff, yOff: yr.elemOff }),
-      workgroups: grid2d(Math.ceil(n / WG)),
+      workgroups: grid2d(path === 'row' ? Math.ceil(n / WG) : n),
       cost: layerNormCost(n * D, x.dtype),
     });
   }

@@ -1,6 +1,6 @@
 import { fc, test } from '@fast-check/vitest';
 import { describe, expect, vi } from 'vitest';
-import { groupNorm, layerNorm } from '../../src/kernels/norm.js';
+import { type LayerNormPath, groupNorm, layerNorm } from '../../src/kernels/norm.js';
 import { groupNormRef, layerNormRef } from '../../src/kernels/reference/norm.js';
 import { type DType, roundToF16 } from '../../src/runtime/dtype.js';
 import type { Gpu } from '../../src/runtime/gpu.js';
@@ -246,7 +246,7 @@ interface LnCase {
 }
 
 /** Layer norm bound: two-pass statistics in f32 over D values (the mean shifted by the first value): |err| <= |γ|·(D·u·8·(1+|z|) + 4u·|mean|·rstd) + 1e-6 (+ 2⁻¹⁰|y| f16). */
-async function checkLayerNorm(gpu: Gpu, c: LnCase, dtype: DType, maxBindingBytes?: number) {
+async function checkLayerNorm(gpu: Gpu, c: LnCase, dtype: DType, maxBindingBytes?: number, impl: LayerNormPath = 'row') {
   const shape = [...c.rows, c.D];
   const numel = shape.reduce((a, b) => a * b, 1);
   const xv = values(numel, c.seed, dtype, 2, c.offset);
@@ -260,7 +260,7 @@ async function checkLayerNorm(gpu: Gpu, c: LnCase, dtype: DType, maxBindingBytes
     const beta = bv && gpu.upload(bv, [c.D], dtype);
     let y: Tensor | undefined;
     const seen = bindings(gpu, () => {
-      y = poisoned(gpu, shape, dtype, () => layerNorm(gpu, x, { gamma, beta }, { eps: c.eps, maxBindingBytes }));
+      y = poisoned(gpu, shape, dtype, () => layerNorm(gpu, x, { gamma, beta }, { eps: c.eps, maxBindingBytes, impl }));
     });
     if (maxBindingBytes !== undefined) expectSplit(seen, [x, y as Tensor], maxBindingBytes);
     const got = await gpu.read(y as Tensor);
@@ -300,36 +300,42 @@ const lnCase: fc.Arbitrary<LnCase> = fc.record({
 });
 
 describe('layerNorm', () => {
-  test.prop([lnCase, fc.constantFrom('f32', 'f16') as fc.Arbitrary<DType>], { numRuns: RUNS })(
-    'last axis, affine or not, f32 and f16 storage: |err| <= |γ|·(8·D·u·(1+|z|) + 4u·|mean|·rstd) + 1e-6 (+ 2⁻¹⁰|y| f16)',
-    async (c, dtype) => {
+  test.prop([lnCase, fc.constantFrom('f32', 'f16') as fc.Arbitrary<DType>, fc.constantFrom<LayerNormPath>('row', 'workgroup')], {
+    numRuns: RUNS,
+  })(
+    'last axis, affine or not, f32 and f16 storage, both paths: |err| <= |γ|·(8·D·u·(1+|z|) + 4u·|mean|·rstd) + 1e-6 (+ 2⁻¹⁰|y| f16)',
+    async (c, dtype, impl) => {
       const gpu = await getGpu();
       if (dtype === 'f16' && !gpu.hasF16) return;
-      await checkLayerNorm(gpu, c, dtype);
+      await checkLayerNorm(gpu, c, dtype, undefined, impl);
     },
   );
 
-  test('rows led by an outlier (the shifted one-pass variance would cancel) take the exact second pass', async () => {
-    const gpu = await getGpu();
-    const D = 300;
-    const rows = 70;
-    const xv = values(rows * D, 17, 'f32', 2);
-    for (let r = 0; r < rows; r++) xv[r * D] = r % 2 ? 3000 : -1e4;
-    const want = layerNormRef(xv, D, 1e-5);
-    await gpu.scopeAsync(async () => {
-      const x = gpu.upload(xv, [rows, D]);
-      const got = await gpu.read(poisoned(gpu, [rows, D], 'f32', () => layerNorm(gpu, x)));
-      // |z| <= sqrt(D) here; the statistics are exact to a few D·u, the mean is O(100) with rstd O(0.02).
-      for (let i = 0; i < got.length; i++)
-        expect(Math.abs((got[i] as number) - (want[i] as number))).toBeLessThanOrEqual(8 * D * U * 20 + 1e-6);
-    });
-  });
+  test.each(['row', 'workgroup'] as const)(
+    'rows led by an outlier (the shifted one-pass variance would cancel) take the exact second pass (%s path)',
+    async (impl) => {
+      const gpu = await getGpu();
+      const D = 300;
+      const rows = 70;
+      const xv = values(rows * D, 17, 'f32', 2);
+      for (let r = 0; r < rows; r++) xv[r * D] = r % 2 ? 3000 : -1e4;
+      const want = layerNormRef(xv, D, 1e-5);
+      await gpu.scopeAsync(async () => {
+        const x = gpu.upload(xv, [rows, D]);
+        const got = await gpu.read(poisoned(gpu, [rows, D], 'f32', () => layerNorm(gpu, x, {}, { impl })));
+        // |z| <= sqrt(D) here; the statistics are exact to a few D·u, the mean is O(100) with rstd O(0.02).
+        for (let i = 0; i < got.length; i++)
+          expect(Math.abs((got[i] as number) - (want[i] as number))).toBeLessThanOrEqual(8 * D * U * 20 + 1e-6);
+      });
+    },
+  );
 
   test('rows over the binding limit (small, artificial) are split into offset-bound ranges', async () => {
     const gpu = await getGpu();
     const before = gpu.recorder.dispatches;
     await checkLayerNorm(gpu, { rows: [3, 77], D: 77, eps: 1e-5, affine: true, offset: 1, seed: 9 }, 'f32', 8192);
     expect(gpu.recorder.dispatches - before).toBeGreaterThan(4);
+    await checkLayerNorm(gpu, { rows: [3, 77], D: 77, eps: 1e-5, affine: true, offset: 1, seed: 9 }, 'f32', 8192, 'workgroup');
   });
 
   test('gamma of the wrong size is a ShapeError naming it', async () => {
