@@ -79,7 +79,7 @@ interface KernelConfig {
 /** Subgroup-path tile: rows per subgroup, vec4 column groups per lane, unrolled k steps. */
 const SG_RM = 32;
 const SG_VN = 2;
-const SG_KU = 4;
+const SG_KU = 2;
 /** Portable tile: 8×8 invocations, each TM rows × (4·TV) columns, k unrolled PKU times. */
 const P_TM = 4;
 const P_TV = 2;
@@ -119,6 +119,13 @@ function bColPre(c: KernelConfig, n: string): string {
   return c.transB ? `bBase + min(${n}, p.N - 1u) * p.K` : `bBase + min(${n}, p.N - 1u)`;
 }
 
+/** Sum of `terms` as a balanced tree (short dependency chains). */
+function treeSum(terms: string[]): string {
+  if (terms.length === 1) return terms[0] as string;
+  const half = Math.ceil(terms.length / 2);
+  return `(${treeSum(terms.slice(0, half))} + ${treeSum(terms.slice(half))})`;
+}
+
 function subgroupKernel(c: KernelConfig, S: number): string {
   const RC = Math.max(1, Math.round(SG_RM / S));
   const RM = RC * S;
@@ -146,26 +153,33 @@ function subgroupKernel(c: KernelConfig, S: number): string {
   for (let r = 0; r < RC; r++) L(`  let ar${r} = ${aRowPre(c, `r0 + ${r * S}u + lane`)};`);
   for (let v = 0; v < VN; v++) for (let e = 0; e < 4; e++) L(`  let bc${v}_${e} = ${bColPre(c, `c0 + ${v * S * 4 + e}u`)};`);
   for (let i = 0; i < RM; i++) for (let v = 0; v < VN; v++) L(`  var acc${i}_${v} = vec4f(0.0);`);
-  const step = (k: string, t: number) => {
+  const load = (k: string, t: number) => {
     for (let r = 0; r < RC; r++) L(`    let a${t}_${r} = f32(A[${aIndex(c, `ar${r}`, k)}]);`);
     for (let v = 0; v < VN; v++) {
       const comps = [0, 1, 2, 3].map((e) => `f32(B[${bIndex(c, `bc${v}_${e}`, k)}])`);
       L(`    let b${t}_${v} = vec4f(${comps.join(', ')});`);
     }
+  };
+  // All KU k-steps are loaded first, then each accumulator takes one update per chunk: the KU products are
+  // summed as SSA values (a tree), since on lavapipe every loop-carried `acc +=` costs a mask blend.
+  const chunk = (steps: number) => {
     for (let r = 0; r < RC; r++)
       for (let j = 0; j < S; j++) {
         const i = r * S + j;
-        L(`    { let s = subgroupBroadcast(a${t}_${r}, ${j}u);`);
-        for (let v = 0; v < VN; v++) L(`      acc${i}_${v} += s * b${t}_${v};`);
+        const bc = [...Array(steps).keys()].map((t) => `subgroupBroadcast(a${t}_${r}, ${j}u)`);
+        L(`    { ${bc.map((e, t) => `let s${t} = ${e};`).join(' ')}`);
+        for (let v = 0; v < VN; v++) L(`      acc${i}_${v} += ${treeSum([...Array(steps).keys()].map((t) => `s${t} * b${t}_${v}`))};`);
         L('    }');
       }
   };
   L('  var k = 0u;');
   L(`  for (; k + ${SG_KU}u <= p.K; k += ${SG_KU}u) {`);
-  for (let t = 0; t < SG_KU; t++) step(`k + ${t}u`, t);
+  for (let t = 0; t < SG_KU; t++) load(`k + ${t}u`, t);
+  chunk(SG_KU);
   L('  }');
   L('  for (; k < p.K; k++) {');
-  step('k', 0);
+  load('k', 0);
+  chunk(1);
   L('  }');
   L(out.body);
   L('}');
