@@ -33,7 +33,7 @@ const FIXTURE: Record<SdModel, string> = { sd15: 'test/fixtures/pipelines/sd1', 
 export async function loadSd(gpu: Gpu, which: SdModel): Promise<DiffusionComponents & { release(): void; weightBytes: number }> {
   const config = (c: string) => readJson(`weights/configs/${which}/${c}.json`);
   const textEncoder = CLIPTextModel.fromConfig(config('text_encoder'), `${which}/text_encoder.json`);
-  await textEncoder.load(gpu, randomFor(textEncoder.params));
+  await gpu.pool.exactSizes(() => textEncoder.load(gpu, randomFor(textEncoder.params)));
   const unet = UNet2DConditionModel.fromConfig(config('unet'), `${which}/unet.json`);
   await unet.load(gpu, randomFor(unet.params));
   const vae = AutoencoderKL.fromConfig(config('vae'), `${which}/vae.json`);

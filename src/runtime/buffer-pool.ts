@@ -31,12 +31,29 @@ export function sizeClass(bytes: number): number {
   return Math.max(min, Math.ceil(rounded / 256) * 256);
 }
 
+/** Exact-size allocations are rounded to this many bytes only (vector loads may read a little past the end). */
+export const EXACT_ALIGN = 256;
+
 /**
  * Reuses GPU buffers by size class. Buffers return to the pool when their tensor is released; reuse in a
  * later dispatch is safe because the queue executes commands in order.
+ *
+ * Memory policy (issue 7: peak process memory near weights + the largest live activations):
+ * - Long-lived tensors (weights) can be allocated at their exact size (`exact`), since class rounding would
+ *   waste up to 25% of them for nothing: they are never reused. Such a buffer is destroyed when released,
+ *   unless its size happens to be a size class.
+ * - On a miss, idle buffers of other classes are destroyed, oldest released first, until they free at least
+ *   the requested bytes (`reclaimIdle`, on by default). So the pool never grows while it holds idle memory
+ *   that could pay for the new buffer: allocated bytes stay ≤ the peak of live bytes (plus nothing), instead
+ *   of live + every size ever cached (a 512² VAE decode leaves 32–128 MiB buffers of earlier levels idle).
  */
 export class BufferPool {
   private readonly free = new Map<number, GPUBuffer[]>();
+  /** Every idle buffer with its size, in release order (oldest first): the eviction order of `reclaimIdle`. */
+  private readonly idleOrder = new Map<GPUBuffer, number>();
+  private exactDepth = 0;
+  /** Destroy idle buffers on a miss before growing (see the class comment). */
+  reclaimIdle = true;
   private live = 0;
   private peakLive = 0;
   private pooled = 0;
@@ -50,8 +67,27 @@ export class BufferPool {
     public budgetBytes = Number.POSITIVE_INFINITY,
   ) {}
 
+  /**
+   * Runs `fn` with exact-size allocation: tensors created meanwhile (by any caller: `fn` may await) get
+   * buffers of their size rounded to 256 bytes, not a size class. For weights; nests. Returns what `fn`
+   * returns; for a promise, exact allocation lasts until it settles.
+   */
+  exactSizes<T>(fn: () => T): T {
+    this.exactDepth++;
+    let result: T;
+    try {
+      result = fn();
+    } catch (e) {
+      this.exactDepth--;
+      throw e;
+    }
+    if (result instanceof Promise) return result.finally(() => this.exactDepth--) as T;
+    this.exactDepth--;
+    return result;
+  }
+
   acquire(bytes: number, label?: string): { buffer: GPUBuffer; size: number } {
-    const size = sizeClass(bytes);
+    const size = this.exactDepth > 0 ? Math.max(EXACT_ALIGN, Math.ceil(bytes / EXACT_ALIGN) * EXACT_ALIGN) : sizeClass(bytes);
     if (size > this.maxBufferSize) {
       throw new LimitError(
         'LIMIT_EXCEEDED',
@@ -62,11 +98,13 @@ export class BufferPool {
     const list = this.free.get(size);
     const reused = list?.pop();
     if (reused) {
+      this.idleOrder.delete(reused);
       this.pooled -= size;
       this.live += size;
       this.peakLive = Math.max(this.peakLive, this.live);
       return { buffer: reused, size };
     }
+    if (this.reclaimIdle) this.evictIdle(size);
     if (this.live + this.pooled + size > this.budgetBytes) this.trim();
     if (this.live + size > this.budgetBytes) {
       throw new LimitError(
@@ -85,7 +123,13 @@ export class BufferPool {
 
   release(buffer: GPUBuffer, size: number): void {
     this.live -= size;
+    if (sizeClass(size) !== size) {
+      // an exact-size buffer (a weight): no later tensor would fit it exactly, so give the memory back
+      buffer.destroy();
+      return;
+    }
     this.pooled += size;
+    this.idleOrder.set(buffer, size);
     let list = this.free.get(size);
     if (!list) {
       list = [];
@@ -98,7 +142,23 @@ export class BufferPool {
   trim(): void {
     for (const list of this.free.values()) for (const b of list) b.destroy();
     this.free.clear();
+    this.idleOrder.clear();
     this.pooled = 0;
+  }
+
+  /** Destroys idle buffers, oldest released first, until `bytes` are freed or none is left. */
+  private evictIdle(bytes: number): void {
+    let freed = 0;
+    for (const [buffer, size] of this.idleOrder) {
+      if (freed >= bytes) break;
+      this.idleOrder.delete(buffer);
+      const list = this.free.get(size) as GPUBuffer[];
+      list.splice(list.indexOf(buffer), 1);
+      if (list.length === 0) this.free.delete(size);
+      buffer.destroy();
+      this.pooled -= size;
+      freed += size;
+    }
   }
 
   resetPeak(): void {

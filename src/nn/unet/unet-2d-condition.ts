@@ -150,7 +150,8 @@ export class UNet2DConditionModel {
 
   /** Strictly checks `weights` against the config (every key and shape), then uploads them in `opts.dtype`. */
   async load(gpu: Gpu, weights: WeightReader, opts: LoadOptions = {}): Promise<this> {
-    await loadParams(gpu, this.params, weights, opts);
+    // exact-size buffers: size-class rounding would add ~12% to the weights (issue 7's memory target)
+    await gpu.pool.exactSizes(() => loadParams(gpu, this.params, weights, opts));
     this.loadedDtype = opts.dtype ?? 'f32';
     return this;
   }

@@ -103,7 +103,8 @@ export class AutoencoderKL {
         `${weights.path} names the VAE attention weights the ${names} way (${names === 'legacy' ? 'query/key/value/proj_attn' : 'to_q/to_k/to_v/to_out.0'}) but the model was built for ${this.attentionNames} names; build it with AutoencoderKL.fromWeights or fromPretrained, which detect this`,
       );
     }
-    await loadParams(gpu, this.params, weights, opts);
+    // exact-size buffers: size-class rounding would add ~12% to the weights (issue 7's memory target)
+    await gpu.pool.exactSizes(() => loadParams(gpu, this.params, weights, opts));
     this.loadedDtype = opts.dtype ?? 'f32';
     return this;
   }

@@ -99,10 +99,10 @@ export async function loadComponents(gpu: Gpu, dir: string | FileTree, opts: Pip
   const tokenizer = await loadTokenizer(subTree(tree, 'tokenizer'));
   const loaded: { release(): void }[] = [];
   try {
-    const textEncoder = await CLIPTextModel.fromPretrained(gpu, subTree(tree, 'text_encoder'), {
-      ...load,
-      onProgress: progress('text_encoder'),
-    });
+    // Weights get exact-size buffers (the UNet and VAE ask for them themselves): see BufferPool.
+    const textEncoder = await gpu.pool.exactSizes(() =>
+      CLIPTextModel.fromPretrained(gpu, subTree(tree, 'text_encoder'), { ...load, onProgress: progress('text_encoder') }),
+    );
     loaded.push(textEncoder);
     const unet = await UNet2DConditionModel.fromPretrained(gpu, subTree(tree, 'unet'), { ...load, onProgress: progress('unet') });
     loaded.push(unet);
