@@ -5,6 +5,7 @@
  */
 import {
   blobSource,
+  cropToCommon,
   decodeImage,
   type HostGrid,
   MEDVAE_MODELS,
@@ -27,34 +28,6 @@ import { channelRange, channelViews, imageViews, showViews } from './views.js';
 const el = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
 const isVolume = (name: string) => /\.nii(\.gz)?$/i.test(name);
-
-/** The region both grids cover (the decoder returns factor × latent size, which can be smaller than the input). */
-export function cropToCommon(a: HostGrid, b: HostGrid): [HostGrid, HostGrid] {
-  const spatial = a.spatial.map((s, i) => Math.min(s, b.spatial[i] as number));
-  return [crop(a, spatial), crop(b, spatial)];
-}
-
-function crop(g: HostGrid, spatial: number[]): HostGrid {
-  if (spatial.every((s, i) => s === g.spatial[i])) return g;
-  const n = spatial.reduce((x, y) => x * y, 1);
-  const gn = g.spatial.reduce((x, y) => x * y, 1);
-  const out = new Float32Array(n * g.channels);
-  for (let c = 0; c < g.channels; c++) {
-    for (let i = 0; i < n; i++) {
-      // Index i in the cropped shape → the same coordinates in g.
-      let rest = i;
-      let src = 0;
-      let stride = 1;
-      for (let a = spatial.length - 1; a >= 0; a--) {
-        src += (rest % (spatial[a] as number)) * stride;
-        rest = Math.floor(rest / (spatial[a] as number));
-        stride *= g.spatial[a] as number;
-      }
-      out[c * n + i] = g.data[c * gn + src] as number;
-    }
-  }
-  return { channels: g.channels, spatial, data: out };
-}
 
 /** The preprocessed input of `file` for the model, as the reference's `load_2d` / `load_*_3d` make it. */
 async function readInput(file: File, mvae: MedVAE, modality: 'ct' | 'mri'): Promise<HostGrid> {

@@ -16,6 +16,7 @@ import { loadSafetensors, openSafetensors, writeSafetensors } from '../../io/saf
 import { MedgpuError } from '../../runtime/errors.js';
 import { type LatentMeta, type Modality, decodeLatentMeta, encodeLatentMeta, latentAffine, latentTensors } from './latent-file.js';
 import type { EncodeOptions, MedVAE } from './medvae.js';
+import { cropToCommon } from './crop.js';
 import { psnr, ssim } from './metrics.js';
 import { preprocess2D } from './preprocess-2d.js';
 import { type Modality3D, preprocess3D } from './preprocess-3d.js';
@@ -90,10 +91,29 @@ function modality3D(m: Modality, file: string): Modality3D {
   throw new MedgpuError('BAD_ARGUMENT', `${file}: modality "${m}" is for 2D images; 3D models take --modality ct or mri`);
 }
 
+/** The files `encodeFile` writes for `input`: the latent, for volumes its NIfTI twin, and with `recon` the reconstruction. */
+export function encodeOutputPaths(
+  input: string,
+  outDir: string,
+  dims: 2 | 3,
+  recon: boolean,
+): { latent: string; latentNifti?: string; recon?: string } {
+  const stem = join(outDir, stemOf(input));
+  const paths: { latent: string; latentNifti?: string; recon?: string } = { latent: `${stem}.safetensors` };
+  if (dims === 3) paths.latentNifti = `${stem}_latent.nii.gz`;
+  if (recon) paths.recon = dims === 2 ? `${stem}_recon.png` : `${stem}_recon.nii.gz`;
+  return paths;
+}
+
+/** The file `decodeFile` writes for `latentFile`: `<name>_decoded.png` / `.nii.gz`. */
+export function decodeOutputPath(latentFile: string, outDir: string, dims: 2 | 3): string {
+  return join(outDir, `${stemOf(latentFile)}_decoded.${dims === 2 ? 'png' : 'nii.gz'}`);
+}
+
 /** Encodes one file into `outDir` (see the module comment). */
 export async function encodeFile(mvae: MedVAE, input: string, outDir: string, opts: EncodeFileOptions): Promise<EncodeFileResult> {
-  const stem = stemOf(input);
-  const latentPath = join(outDir, `${stem}.safetensors`);
+  const paths = encodeOutputPaths(input, outDir, mvae.dims, true);
+  const latentPath = paths.latent;
   const sampling = { deterministic: Boolean(opts.deterministic), seed: opts.deterministic ? null : String(opts.seed ?? 0) };
   const base = { model: mvae.info.name, modality: opts.modality, source: basename(input), factor: mvae.factor, sampling };
   if (mvae.dims === 2) {
@@ -103,7 +123,7 @@ export async function encodeFile(mvae: MedVAE, input: string, outDir: string, op
         `${input}: modality "${opts.modality}" is for 3D volumes; 2D models take --modality xray or mammo`,
       );
     }
-    const reconPath = join(outDir, `${stem}_recon.png`);
+    const reconPath = paths.recon as string;
     await refuseExisting(opts.recon ? [latentPath, reconPath] : [latentPath], Boolean(opts.overwrite));
     const img = await readImage(input);
     const x = preprocess2D(img, { mergeChannels: mvae.info.mergeChannels, modelChannels: mvae.inChannels, name: input });
@@ -125,8 +145,8 @@ export async function encodeFile(mvae: MedVAE, input: string, outDir: string, op
     return out;
   }
   const m3 = modality3D(opts.modality, input);
-  const niiPath = join(outDir, `${stem}_latent.nii.gz`);
-  const reconPath = join(outDir, `${stem}_recon.nii.gz`);
+  const niiPath = paths.latentNifti as string;
+  const reconPath = paths.recon as string;
   await refuseExisting(opts.recon ? [latentPath, niiPath, reconPath] : [latentPath, niiPath], Boolean(opts.overwrite));
   const vol = preprocess3D(await readNifti(input), m3);
   const grid: HostGrid = { channels: 1, spatial: [...vol.shape], data: vol.data };
@@ -180,15 +200,13 @@ export async function decodeFile(
     throw new MedgpuError('BAD_FILE', `${latentFile}: no F32 "${mvae.dims === 2 ? 'z' : 'latent'}" tensor to decode`);
   }
   const z: HostGrid = { channels: zt.shape[0] as number, spatial: zt.shape.slice(1), data: zt.data as Float32Array };
-  const stem = stemOf(latentFile);
+  const out = decodeOutputPath(latentFile, outDir, mvae.dims);
   if (mvae.dims === 2) {
-    const out = join(outDir, `${stem}_decoded.png`);
     await refuseExisting([out], Boolean(opts.overwrite));
     const img = await mvae.decode(z, opts);
     await writePng(out, toImage(img, meta.image?.bitDepth ?? 8), { overwrite: opts.overwrite });
     return { input: latentFile, outputs: [out] };
   }
-  const out = join(outDir, `${stem}_decoded.nii.gz`);
   await refuseExisting([out], Boolean(opts.overwrite));
   const vol = await mvae.decode(z, opts);
   const v = meta.volume;
@@ -202,30 +220,8 @@ export async function decodeFile(
 function compare(recon: HostGrid, input: HostGrid): { psnr: number; ssim: number } {
   // The decoder returns f·(latent size): equal to the input when its sides are multiples of f. Otherwise
   // compare the region both cover.
-  const spatial = input.spatial.map((s, i) => Math.min(s, recon.spatial[i] as number));
-  const a = cropTo(recon, spatial);
-  const b = cropTo(input, spatial);
+  const [a, b] = cropToCommon(recon, input);
   return { psnr: psnr(a, b), ssim: ssim(a, b) };
-}
-
-function cropTo(g: HostGrid, spatial: number[]): HostGrid {
-  if (spatial.every((s, i) => s === g.spatial[i])) return g;
-  const n = spatial.reduce((a, b) => a * b, 1);
-  const out = new Float32Array(n * g.channels);
-  const gs = g.spatial.map((_, a) => g.spatial.slice(a + 1).reduce((x, y) => x * y, 1));
-  const gn = g.spatial.reduce((a, b) => a * b, 1);
-  for (let c = 0; c < g.channels; c++) {
-    for (let i = 0; i < n; i++) {
-      let r = i;
-      let src = 0;
-      for (let a = spatial.length - 1; a >= 0; a--) {
-        src += (r % (spatial[a] as number)) * (gs[a] as number);
-        r = Math.floor(r / (spatial[a] as number));
-      }
-      out[c * n + i] = g.data[c * gn + src] as number;
-    }
-  }
-  return { channels: g.channels, spatial, data: out };
 }
 
 /** [-1, 1] model output → an 8- or 16-bit image ((x + 1) / 2, clipped, rounded). */

@@ -21,6 +21,16 @@ export { preprocess2D, type ImageCHW, type Preprocess2DOptions } from './preproc
 export { preprocess3D, preprocess3DArray, type Preprocessed3D, type Modality3D } from './preprocess-3d.js';
 export { roiSizeCalc, slidingWindowInference, type SlidingWindowOptions, type WindowPredictor } from './sliding-window.js';
 export { psnr, ssim } from './metrics.js';
+export { cropToCommon } from './crop.js';
 export { type LatentMeta, type Modality as MedVAEModality, latentAffine, decodeLatentMeta } from './latent-file.js';
-export { encodeFile, decodeFile, listInputs, type EncodeFileOptions, type EncodeFileResult, type DecodeFileOptions } from './files.js';
+export {
+  encodeFile,
+  decodeFile,
+  encodeOutputPaths,
+  decodeOutputPath,
+  listInputs,
+  type EncodeFileOptions,
+  type EncodeFileResult,
+  type DecodeFileOptions,
+} from './files.js';
 export { computeMedvaeCase, isMedvaeModule, type MedvaeCase, type MedvaeCaseContext } from './fixture-case.js';
