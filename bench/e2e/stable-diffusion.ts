@@ -21,6 +21,7 @@ import type { SchedulerConfig } from '../../src/pipeline/schedulers/config.js';
 import type { Gpu } from '../../src/runtime/gpu.js';
 import { benchValues } from '../peers/layers.js';
 import type { E2eCase } from './case.js';
+import { rssSampler, vmHwmBytes } from './memory.js';
 import { f32Bytes, randomFor } from './weights.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -181,5 +182,62 @@ export function sd15Cases(): E2eCase<Sd>[] {
         };
       },
     },
+    generationMemoryCase(load),
   ];
+}
+
+/**
+ * Issue 7's memory target: a whole 512² generation (text encoder with CFG, 2 denoising steps, VAE decode)
+ * with peak process memory ≤ 1.25× the f32 weight bytes. Prints the kernel's VmHWM (honest only when this
+ * case runs alone in a fresh process: `--filter "generation 512² memory"`), the sampled RSS and the pool's
+ * peaks per phase, each against the weights.
+ */
+function generationMemoryCase(load: (gpu: Gpu) => Promise<Sd>): E2eCase<Sd> {
+  return {
+    name: 'sd15 generation 512² memory (2 steps)',
+    group: 'sd15',
+    heavy: true,
+    load,
+    async prepare(gpu, m) {
+      const pipe = new StableDiffusionPipeline(gpu, m);
+      const gib = (b: number) => `${(b / 2 ** 30).toFixed(3)} GiB`;
+      const vsWeights = (b: number) => `${gib(b)} (${(b / m.weightBytes).toFixed(3)}× weights)`;
+      return async () => {
+        const rss = rssSampler(50);
+        const rssBefore = process.memoryUsage.rss();
+        const phases: string[] = [];
+        const phase = (name: string) => {
+          rss.sample();
+          const s = gpu.memory();
+          phases.push(
+            `${name}: pool peak ${gib(s.peakAllocatedBytes)}, live peak ${gib(s.peakLiveBytes)}, rss ${gib(process.memoryUsage.rss())}`,
+          );
+        };
+        try {
+          await pipe.generate({
+            prompt: 'a chest x-ray',
+            width: 512,
+            height: 512,
+            numInferenceSteps: 2,
+            guidanceScale: 7.5,
+            seed: 0,
+            callback: (p) => phase(`after UNet step ${p.step}/${p.numSteps}`),
+          });
+          phase('after VAE decode');
+        } finally {
+          const peakRss = rss.stop();
+          const hwm = vmHwmBytes();
+          const s = gpu.memory();
+          const lines = [
+            `sd15 generation 512² memory: f32 weights ${gib(m.weightBytes)}; RSS before the run ${vsWeights(rssBefore)}`,
+            ...phases.map((p) => `  ${p}`),
+            `  peak RSS (sampled every 50 ms and per step) ${vsWeights(peakRss)}`,
+            `  VmHWM (whole process, loading included) ${hwm === null ? 'n/a' : vsWeights(hwm)}`,
+            `  pool: peak allocated ${vsWeights(s.peakAllocatedBytes)}, peak live ${gib(s.peakLiveBytes)}, buffers created ${s.buffersCreated}`,
+          ];
+          console.error(lines.join('\n'));
+        }
+      };
+    },
+  };
 }

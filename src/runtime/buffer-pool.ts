@@ -42,8 +42,8 @@ export const EXACT_ALIGN = 256;
  * - Long-lived tensors (weights) can be allocated at their exact size (`exact`), since class rounding would
  *   waste up to 25% of them for nothing: they are never reused. Such a buffer is destroyed when released,
  *   unless its size happens to be a size class.
- * - On a miss, idle buffers of other classes are destroyed, oldest released first, until they free at least
- *   the requested bytes (`reclaimIdle`, on by default). So the pool never grows while it holds idle memory
+ * - On a miss of at least `reclaimMinBytes`, idle buffers of other classes are destroyed, oldest released
+ *   first, until they free at least the requested bytes (`reclaimIdle`, on by default). So the pool never grows while it holds idle memory
  *   that could pay for the new buffer: allocated bytes stay ≤ the peak of live bytes (plus nothing), instead
  *   of live + every size ever cached (a 512² VAE decode leaves 32–128 MiB buffers of earlier levels idle).
  */
@@ -54,6 +54,11 @@ export class BufferPool {
   private exactDepth = 0;
   /** Destroy idle buffers on a miss before growing (see the class comment). */
   reclaimIdle = true;
+  /**
+   * Misses below this size do not reclaim: destroying needs a submit first (`beforeDestroy`), which splits
+   * command batches, and the memory at stake is small. Activations of a model at real size are above it.
+   */
+  reclaimMinBytes = 1 << 20;
   private live = 0;
   private peakLive = 0;
   private pooled = 0;
@@ -65,6 +70,11 @@ export class BufferPool {
     private readonly maxBufferSize: number,
     /** Soft cap on allocated bytes; the pool trims idle buffers first, then throws a LimitError. */
     public budgetBytes = Number.POSITIVE_INFINITY,
+    /**
+     * Called before the pool destroys buffers: WebGPU forbids submitting work that uses a destroyed buffer,
+     * so the owner submits what it has recorded (destroying after submit is fine: the work completes).
+     */
+    private readonly beforeDestroy: () => void = () => {},
   ) {}
 
   /**
@@ -104,7 +114,7 @@ export class BufferPool {
       this.peakLive = Math.max(this.peakLive, this.live);
       return { buffer: reused, size };
     }
-    if (this.reclaimIdle) this.evictIdle(size);
+    if (this.reclaimIdle && size >= this.reclaimMinBytes) this.evictIdle(size);
     if (this.live + this.pooled + size > this.budgetBytes) this.trim();
     if (this.live + size > this.budgetBytes) {
       throw new LimitError(
@@ -125,6 +135,7 @@ export class BufferPool {
     this.live -= size;
     if (sizeClass(size) !== size) {
       // an exact-size buffer (a weight): no later tensor would fit it exactly, so give the memory back
+      this.beforeDestroy();
       buffer.destroy();
       return;
     }
@@ -140,6 +151,7 @@ export class BufferPool {
 
   /** Destroys every idle buffer. */
   trim(): void {
+    if (this.pooled > 0) this.beforeDestroy();
     for (const list of this.free.values()) for (const b of list) b.destroy();
     this.free.clear();
     this.idleOrder.clear();
@@ -148,6 +160,8 @@ export class BufferPool {
 
   /** Destroys idle buffers, oldest released first, until `bytes` are freed or none is left. */
   private evictIdle(bytes: number): void {
+    if (this.idleOrder.size === 0) return;
+    this.beforeDestroy();
     let freed = 0;
     for (const [buffer, size] of this.idleOrder) {
       if (freed >= bytes) break;

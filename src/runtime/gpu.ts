@@ -76,7 +76,8 @@ export class Gpu {
     options: GpuOptions = {},
   ) {
     this.features = new Set(HELPFUL_FEATURES.filter((f) => device.features.has(f)));
-    this.pool = new BufferPool(device, device.limits.maxBufferSize, options.memoryBudgetBytes);
+    // Recorded but unsubmitted work may still use a buffer the pool destroys: submit it first.
+    this.pool = new BufferPool(device, device.limits.maxBufferSize, options.memoryBudgetBytes, () => this.recorder.flush());
     this.recorder = new CommandRecorder(device, options.maxDispatchesPerSubmit);
     this.pipelines = new PipelineCache(device);
     device.addEventListener('uncapturederror', (ev) => {

@@ -16,16 +16,23 @@ interface FakeBuffer {
   destroy(): void;
 }
 
-/** A device whose buffers record their size and whether they were destroyed. */
+/**
+ * A device whose buffers record their size and whether they were destroyed. Every buffer handed out counts
+ * as used by recorded, unsubmitted work (as a dispatch would) until `flush`: destroying one before that is
+ * what WebGPU rejects at submit, so it throws here.
+ */
 function fakeDevice() {
   const buffers: FakeBuffer[] = [];
+  let unsubmitted = false;
   const device = {
     createBuffer({ size }: { size: number }) {
+      unsubmitted = true;
       const b: FakeBuffer = {
         size,
         destroyed: false,
         destroy() {
           if (this.destroyed) throw new Error('buffer destroyed twice');
+          if (unsubmitted) throw new Error('buffer destroyed while recorded work may use it (no flush before destroy)');
           this.destroyed = true;
         },
       };
@@ -35,7 +42,13 @@ function fakeDevice() {
   };
   /** Bytes the device still holds. */
   const held = () => buffers.filter((b) => !b.destroyed).reduce((s, b) => s + b.size, 0);
-  return { device: device as unknown as GPUDevice, buffers, held };
+  const flush = () => {
+    unsubmitted = false;
+  };
+  const use = () => {
+    unsubmitted = true;
+  };
+  return { device: device as unknown as GPUDevice, buffers, held, flush, use };
 }
 
 type Op = { kind: 'acquire'; bytes: number; exact: boolean } | { kind: 'release'; pick: number } | { kind: 'trim' };
@@ -60,6 +73,7 @@ function replay(pool: BufferPool, fake: ReturnType<typeof fakeDevice>, ops: Op[]
       expect(got.size).toBe(op.exact ? Math.max(EXACT_ALIGN, Math.ceil(op.bytes / EXACT_ALIGN) * EXACT_ALIGN) : sizeClass(op.bytes));
       expect((got.buffer as unknown as FakeBuffer).destroyed).toBe(false);
       expect(live.some((l) => l.buffer === got.buffer)).toBe(false);
+      fake.use(); // a dispatch records a use of it
       live.push({ ...got, exact: op.exact, bytes: op.bytes });
     } else if (op.kind === 'release') {
       if (live.length === 0) continue;
@@ -91,7 +105,8 @@ describe('BufferPool memory policy', () => {
     'accounting equals the bytes the device holds; reclaiming keeps allocated ≤ peak live bytes',
     (ops) => {
       const fake = fakeDevice();
-      const pool = new BufferPool(fake.device, 1 << 30);
+      const pool = new BufferPool(fake.device, 1 << 30, Number.POSITIVE_INFINITY, fake.flush);
+      pool.reclaimMinBytes = 0;
       replay(pool, fake, ops, (p) => {
         const s = p.stats();
         // the pool never grew while idle memory could have paid for a new buffer
@@ -103,7 +118,7 @@ describe('BufferPool memory policy', () => {
 
   test.prop([fc.array(opArb, { maxLength: 80 })], { numRuns: RUNS })('without reclaiming, idle buffers are kept until trim', (ops) => {
     const fake = fakeDevice();
-    const pool = new BufferPool(fake.device, 1 << 30);
+    const pool = new BufferPool(fake.device, 1 << 30, Number.POSITIVE_INFINITY, fake.flush);
     pool.reclaimIdle = false;
     const evictable = () => fake.buffers.filter((b) => b.destroyed && sizeClass(b.size) === b.size).length;
     let before = 0;
@@ -119,7 +134,7 @@ describe('BufferPool memory policy', () => {
     'a budgeted pool never holds more than its budget; over it, acquire throws a LimitError',
     (ops, budget) => {
       const fake = fakeDevice();
-      const pool = new BufferPool(fake.device, 1 << 30, budget);
+      const pool = new BufferPool(fake.device, 1 << 30, budget, fake.flush);
       pool.reclaimIdle = false; // the budget alone must hold the line
       const live: { buffer: GPUBuffer; size: number }[] = [];
       for (const op of ops) {
@@ -143,7 +158,7 @@ describe('BufferPool memory policy', () => {
 
   it('reclaims the oldest idle buffers first and reuses a matching one without creating', () => {
     const fake = fakeDevice();
-    const pool = new BufferPool(fake.device, 1 << 30);
+    const pool = new BufferPool(fake.device, 1 << 30, Number.POSITIVE_INFINITY, fake.flush);
     const a = pool.acquire(1 << 20);
     const b = pool.acquire(2 << 20);
     pool.release(a.buffer, a.size);
@@ -160,9 +175,28 @@ describe('BufferPool memory policy', () => {
     expect(pool.stats()).toMatchObject({ pooledBytes: 0, liveBytes: 1.5 * (1 << 20), buffersCreated: 3 });
   });
 
+  it('misses below reclaimMinBytes neither reclaim nor submit', () => {
+    const fake = fakeDevice();
+    let flushes = 0;
+    const pool = new BufferPool(fake.device, 1 << 30, Number.POSITIVE_INFINITY, () => {
+      flushes++;
+      fake.flush();
+    });
+    const big = pool.acquire(2 << 20);
+    pool.release(big.buffer, big.size);
+    const small = pool.acquire(4096); // a miss: kept apart from the idle 2 MiB buffer
+    expect(flushes).toBe(0);
+    expect(pool.stats()).toMatchObject({ pooledBytes: 2 << 20, liveBytes: sizeClass(4096) });
+    pool.release(small.buffer, small.size);
+    pool.acquire(1 << 20); // a miss at the threshold: reclaims (one submit), oldest first
+    expect(flushes).toBe(1);
+    expect((big.buffer as unknown as FakeBuffer).destroyed).toBe(true);
+    expect(pool.stats()).toMatchObject({ pooledBytes: sizeClass(4096), liveBytes: 1 << 20 });
+  });
+
   it('gives weights exact-size buffers (a 6.25 MiB weight takes 6.25 MiB, not its 7 MiB size class)', async () => {
     const fake = fakeDevice();
-    const pool = new BufferPool(fake.device, 1 << 30);
+    const pool = new BufferPool(fake.device, 1 << 30, Number.POSITIVE_INFINITY, fake.flush);
     const bytes = 1280 * 1280 * 4;
     const w = await pool.exactSizes(async () => {
       await Promise.resolve();

@@ -5,6 +5,7 @@
  */
 import type { Gpu } from '../../runtime/gpu.js';
 import type { Tensor } from '../../runtime/tensor.js';
+import { upsampleNearest2x } from '../../kernels/resample.js';
 import { SpatialSelfAttention } from '../attention-block.js';
 import type { ParamScope } from '../params.js';
 import { ResnetBlock2D } from '../resnet.js';
@@ -26,12 +27,15 @@ function resnets(scope: ParamScope, count: number, cin: number, cout: number, gr
   );
 }
 
-/** Runs resnets in turn, releasing each intermediate (but never the caller's input). */
-function chain(gpu: Gpu, x: Tensor, blocks: readonly ResnetBlock2D[]): Tensor {
+/**
+ * Runs resnets in turn, releasing each intermediate; the caller's input too once the first resnet is done
+ * when `consume` (the caller hands it over): at 512² that input is a 128–256 MiB map nobody reads again.
+ */
+function chain(gpu: Gpu, x: Tensor, blocks: readonly ResnetBlock2D[], consume = false): Tensor {
   let h = x;
   for (const r of blocks) {
     const next = r.forward(gpu, h);
-    if (h !== x) h.release();
+    if (h !== x || consume) h.release();
     h = next;
   }
   return h;
@@ -63,10 +67,20 @@ export class UpDecoderBlock2D {
     this.upsampler = upsample ? new Upsample2D(scope.child('upsamplers').child(0), cout) : null;
   }
 
-  forward(gpu: Gpu, x: Tensor): Tensor {
+  /**
+   * `consume`: `x` is released as soon as it is no longer needed (the decoder passes its own
+   * intermediates), and so is the resnets' output once upsampled, before the upsampler's conv: the 512²
+   * decode's peak is these maps (x 128 MiB, h 64, up 256, out 256 MiB at the last upsample).
+   */
+  forward(gpu: Gpu, x: Tensor, opts: { consume?: boolean } = {}): Tensor {
     return gpu.scope(() => {
-      const h = chain(gpu, x, this.resnets);
-      return this.upsampler ? this.upsampler.forward(gpu, h) : h;
+      const h = chain(gpu, x, this.resnets, opts.consume);
+      if (!this.upsampler) return h;
+      if (!opts.consume && h === x) return this.upsampler.forward(gpu, h);
+      // Upsample2D.forward without a size: nearest ×2, then its conv
+      const up = upsampleNearest2x(gpu, h);
+      h.release();
+      return this.upsampler.conv.forward(gpu, up);
     });
   }
 }

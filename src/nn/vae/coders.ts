@@ -87,7 +87,8 @@ export class Decoder {
     return run(z, [
       (h) => this.convIn.forward(gpu, h),
       (h) => this.midBlock.forward(gpu, h),
-      ...this.upBlocks.map((b) => (h: Tensor) => b.forward(gpu, h)),
+      // the up blocks get intermediates of this decoder (never `z`): they release them as early as they can
+      ...this.upBlocks.map((b) => (h: Tensor) => b.forward(gpu, h, { consume: h !== z })),
       (h) => this.convNormOut.forward(gpu, h, { silu: true }),
       (h) => this.convOut.forward(gpu, h),
     ]);
