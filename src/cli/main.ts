@@ -26,12 +26,20 @@ program
 
 program
   .command('demo')
-  .description('the main job on a fresh machine: adapter report and an end-to-end check against the CPU reference')
-  .action(async () => {
+  .description(
+    'the main job on a fresh machine, no weights needed: adapter, kernel check, text-to-image and MedVAE 2D/3D on the bundled tiny models, timings',
+  )
+  .option('-o, --out <dir>', 'output folder (created if missing); a re-run replaces the files it wrote there before', 'medgpu-demo')
+  .option('--model <dir>', 'a diffusers pipeline folder for the text-to-image part (default: the bundled tiny random-weight one)')
+  .option('--overwrite', 'also replace existing files the demo did not write')
+  .action(async (opts: { out: string; model?: string; overwrite?: boolean }) => {
     const gpu = await createGpu();
-    const ok = await runDemo(gpu, (s) => console.log(s));
-    gpu.destroy();
-    if (!ok) process.exitCode = 1;
+    try {
+      const report = await runDemo(gpu, { ...opts, log: (s) => console.log(s) });
+      if (!report.ok) process.exitCode = 1;
+    } finally {
+      gpu.destroy();
+    }
   });
 
 const bench = program.command('bench').description('benchmarks');
