@@ -1,7 +1,7 @@
 /** Loads the scheduler reference cases (test/fixtures/schedulers, the layout of ../shared/fixtures). */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseLenientJson } from '../../src/pipeline/schedulers/lenient-json.js';
+import { parseJsonLenient } from '../../src/io/json.js';
 import type { SchedulerConfig } from '../../src/pipeline/schedulers/config.js';
 import { type StTensor, readSafetensors } from '../helpers/read-safetensors.js';
 
@@ -31,7 +31,7 @@ export function loadSchedulerManifest(): SchedulerCase[] {
 export function loadCaseConfig(c: SchedulerCase): SchedulerConfig {
   const dir = join(SCHEDULER_FIXTURES, '..', c.model);
   const path = join(dir, 'scheduler_config.json');
-  return parseLenientJson(readFileSync(path, 'utf8'), path) as SchedulerConfig;
+  return parseJsonLenient(readFileSync(path, 'utf8'), path) as SchedulerConfig;
 }
 
 export function loadCaseTensors(c: SchedulerCase): Map<string, StTensor> {

@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { schedulerFromConfig } from '../../src/pipeline/schedulers/factory.js';
 import { img2imgTimesteps } from '../../src/pipeline/schedulers/img2img.js';
 import { CpuLatentOps } from '../../src/pipeline/schedulers/latent-ops.js';
-import { parseLenientJson } from '../../src/pipeline/schedulers/lenient-json.js';
+import { parseJsonLenient } from '../../src/io/json.js';
 import type { LMSDiscreteScheduler } from '../../src/pipeline/schedulers/lms.js';
 import type { SigmaScheduler } from '../../src/pipeline/schedulers/sigma-scheduler.js';
 import { MedgpuError } from '../../src/runtime/errors.js';
@@ -279,7 +279,7 @@ describe('from_config and options', () => {
 
 describe('lenient config JSON', () => {
   it('reads the bare NaN / Infinity / -Infinity Python writes, and leaves strings alone', () => {
-    const v = parseLenientJson('{"a": -Infinity, "b": [NaN, Infinity], "c": "-Infinity NaN", "d": "x\\"Infinity"}') as Record<
+    const v = parseJsonLenient('{"a": -Infinity, "b": [NaN, Infinity], "c": "-Infinity NaN", "d": "x\\"Infinity"}') as Record<
       string,
       unknown
     >;
@@ -287,6 +287,6 @@ describe('lenient config JSON', () => {
     expect(v.b).toEqual([Number.NaN, Number.POSITIVE_INFINITY]);
     expect(v.c).toBe('-Infinity NaN');
     expect(v.d).toBe('x"Infinity');
-    expect(() => parseLenientJson('{"a": }', 'x.json')).toThrow(/x.json: not valid JSON/);
+    expect(() => parseJsonLenient('{"a": }', 'x.json')).toThrow(/x.json: invalid JSON at line 1, column 7: unexpected "}"/);
   });
 });

@@ -7,7 +7,7 @@ import { EulerAncestralDiscreteScheduler } from './euler-ancestral.js';
 import { EulerDiscreteScheduler } from './euler.js';
 import type { LatentOps } from './latent-ops.js';
 import { LMSDiscreteScheduler } from './lms.js';
-import { parseLenientJson } from './lenient-json.js';
+import { parseJsonLenient } from '../../io/json.js';
 import { PNDMScheduler } from './pndm.js';
 import type { Scheduler } from './scheduler.js';
 
@@ -39,7 +39,7 @@ const CLASSES: Record<SchedulerClassName, Ctor> = {
  */
 export function schedulerFromConfig<T>(config: SchedulerConfig | string, ops: LatentOps<T>, choice: SchedulerChoice = {}): Scheduler<T> {
   const source = choice.source ?? 'scheduler_config.json';
-  const parsed = typeof config === 'string' ? parseLenientJson(config, source) : config;
+  const parsed = typeof config === 'string' ? parseJsonLenient(config, source) : config;
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
     throw new ConfigError('BAD_CONFIG', `${source}: a scheduler config must be a JSON object`);
   }

@@ -13,7 +13,6 @@ export {
 } from './config.js';
 export { schedulerFromConfig, type SchedulerChoice } from './factory.js';
 export { img2imgTimesteps, type Img2ImgSchedule } from './img2img.js';
-export { parseLenientJson } from './lenient-json.js';
 export { DDIMScheduler } from './ddim.js';
 export { PNDMScheduler } from './pndm.js';
 export { EulerDiscreteScheduler, type EulerChurn } from './euler.js';
