@@ -3,7 +3,7 @@ import { ConfigError } from '../../runtime/errors.js';
 import { Combo } from './combo.js';
 import type { SchedulerConfig } from './config.js';
 import type { LatentOps } from './latent-ops.js';
-import { f32, npArange, npLinspace, roundHalfEven } from './numeric.js';
+import { f32 } from './numeric.js';
 import type { StepNoise, StepOptions, StepResult } from './scheduler.js';
 import { SigmaScheduler } from './sigma-scheduler.js';
 
@@ -18,28 +18,13 @@ export class EulerAncestralDiscreteScheduler<T> extends SigmaScheduler<T> {
         'EulerAncestralDiscreteScheduler: prediction_type "sample" is not implemented in diffusers either',
       );
     }
-    if (this.reader.bool('rescale_betas_zero_snr')) {
-      this.alphasCumprod[this.alphasCumprod.length - 1] = 2 ** -24;
-      this.trainSigmas.set(this.alphasCumprod.map((a) => f32(Math.sqrt(f32(f32(1 - a) / a)))));
-      this.logSigmas.set(this.trainSigmas.map((s) => Math.log(s)));
-    }
+    this.rescaleZeroSnrIfConfigured();
   }
 
   setTimesteps(n: number): void {
     this.checkSteps(n);
     this.numInferenceSteps = n;
-    const N = this.numTrainTimesteps;
-    let timesteps: number[];
-    if (this.timestepSpacing === 'linspace') {
-      timesteps = npLinspace(0, N - 1, n)
-        .map(f32)
-        .reverse();
-    } else if (this.timestepSpacing === 'leading') {
-      const ratio = Math.floor(N / n);
-      timesteps = Array.from({ length: n }, (_, i) => f32(roundHalfEven(i * ratio) + this.stepsOffset)).reverse();
-    } else {
-      timesteps = npArange(N, 0, -N / n).map((x) => f32(roundHalfEven(x) - 1));
-    }
+    const timesteps = this.spacedTimesteps(n);
     this.sigmas = Float32Array.from([...this.interpSigmas(timesteps), 0]);
     this.timesteps = timesteps;
     this.stepIndex = null;

@@ -2,7 +2,7 @@
 import { Combo } from './combo.js';
 import type { SchedulerConfig } from './config.js';
 import type { LatentOps } from './latent-ops.js';
-import { f32, npArange, npLinspace, roundHalfEven } from './numeric.js';
+import { f32 } from './numeric.js';
 import type { StepNoise, StepOptions, StepResult } from './scheduler.js';
 import { karrasSigmas, sigmaToT } from './schedule.js';
 import { SigmaScheduler } from './sigma-scheduler.js';
@@ -28,29 +28,13 @@ export class EulerDiscreteScheduler<T> extends SigmaScheduler<T> {
     this.useKarrasSigmas = this.reader.bool('use_karras_sigmas');
     this.finalSigmasType = this.reader.oneOf('final_sigmas_type', ['zero', 'sigma_min'] as const);
     this.timestepType = this.reader.oneOf('timestep_type', ['discrete', 'continuous'] as const);
-    if (this.reader.bool('rescale_betas_zero_snr')) {
-      // diffusers: close to 0 without being 0, so the first sigma is not infinite.
-      this.alphasCumprod[this.alphasCumprod.length - 1] = 2 ** -24;
-      this.trainSigmas.set(this.alphasCumprod.map((a) => f32(Math.sqrt(f32(f32(1 - a) / a)))));
-      this.logSigmas.set(this.trainSigmas.map((s) => Math.log(s)));
-    }
+    this.rescaleZeroSnrIfConfigured();
   }
 
   setTimesteps(n: number): void {
     this.checkSteps(n);
     this.numInferenceSteps = n;
-    const N = this.numTrainTimesteps;
-    let timesteps: number[];
-    if (this.timestepSpacing === 'linspace') {
-      timesteps = npLinspace(0, N - 1, n)
-        .map(f32)
-        .reverse();
-    } else if (this.timestepSpacing === 'leading') {
-      const ratio = Math.floor(N / n);
-      timesteps = Array.from({ length: n }, (_, i) => f32(roundHalfEven(i * ratio) + this.stepsOffset)).reverse();
-    } else {
-      timesteps = npArange(N, 0, -N / n).map((x) => f32(roundHalfEven(x) - 1));
-    }
+    let timesteps = this.spacedTimesteps(n);
     let sigmas = this.interpSigmas(timesteps);
     if (this.useKarrasSigmas) {
       const sMin = this.reader.has('sigma_min') ? this.reader.number('sigma_min') : (sigmas[sigmas.length - 1] as number);

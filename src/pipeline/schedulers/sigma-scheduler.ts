@@ -5,7 +5,7 @@
 import { Combo } from './combo.js';
 import type { SchedulerClassName, SchedulerConfig } from './config.js';
 import type { LatentOps } from './latent-ops.js';
-import { f32, interpUniform } from './numeric.js';
+import { f32, interpUniform, npArange, npLinspace, roundHalfEven } from './numeric.js';
 import { Scheduler } from './scheduler.js';
 import { trainSigmas } from './schedule.js';
 
@@ -19,6 +19,32 @@ export abstract class SigmaScheduler<T> extends Scheduler<T> {
     super(ops, cls, config, source);
     this.trainSigmas = trainSigmas(this.alphasCumprod);
     this.logSigmas = this.trainSigmas.map((s) => Math.log(s));
+  }
+
+  /**
+   * diffusers' `rescale_betas_zero_snr` for the sigma schedulers (Euler, Euler ancestral): the last ᾱ set close
+   * to 0 without being 0, so the first sigma is not infinite; train sigmas follow.
+   */
+  protected rescaleZeroSnrIfConfigured(): void {
+    if (!this.reader.bool('rescale_betas_zero_snr')) return;
+    this.alphasCumprod[this.alphasCumprod.length - 1] = 2 ** -24;
+    this.trainSigmas.set(this.alphasCumprod.map((a) => f32(Math.sqrt(f32(f32(1 - a) / a)))));
+    this.logSigmas.set(this.trainSigmas.map((s) => Math.log(s)));
+  }
+
+  /** The float32 timesteps of `n` steps for the configured `timestep_spacing` (Euler and Euler ancestral). */
+  protected spacedTimesteps(n: number): number[] {
+    const N = this.numTrainTimesteps;
+    if (this.timestepSpacing === 'linspace') {
+      return npLinspace(0, N - 1, n)
+        .map(f32)
+        .reverse();
+    }
+    if (this.timestepSpacing === 'leading') {
+      const ratio = Math.floor(N / n);
+      return Array.from({ length: n }, (_, i) => f32(roundHalfEven(i * ratio) + this.stepsOffset)).reverse();
+    }
+    return npArange(N, 0, -N / n).map((x) => f32(roundHalfEven(x) - 1));
   }
 
   /** `np.interp(timesteps, arange(N), sigmas)` in float64. */
