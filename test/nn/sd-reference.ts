@@ -472,3 +472,22 @@ export function vaeDecode(cfg: AutoencoderKLConfig, W: Weights, z: Img, oldNames
   x = groupNorm(x, W, 'decoder.conv_norm_out', G, 1e-6, true);
   return conv2d(x, W, 'decoder.conv_out', cfg.outChannels, 3);
 }
+
+/** Deterministic values in [-1, 1) (a 32-bit LCG). */
+export function values(n: number, seed: number): Float32Array {
+  let s = seed >>> 0 || 1;
+  return Float32Array.from({ length: n }, () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return (s / 2 ** 32) * 2 - 1;
+  });
+}
+
+/** He-style uniform weights (so activations stay O(1) through the net), norm scales near 1. */
+export function randomParam(name: string, shape: readonly number[], seed: number): Float32Array {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const fanIn = shape.length > 1 ? shape.slice(1).reduce((a, b) => a * b, 1) : 1;
+  const v = values(n, seed * 7919 + 1);
+  if (/norm[0-9_a-z]*\.weight$/.test(name)) return v.map((x) => 1 + 0.2 * x);
+  if (name.endsWith('.bias')) return v.map((x) => 0.1 * x);
+  return v.map((x) => (x * Math.sqrt(3)) / Math.sqrt(fanIn));
+}

@@ -40,25 +40,6 @@ async function weights64(path: string): Promise<ref.Weights> {
   };
 }
 
-/** Deterministic values in [-1, 1). */
-function values(n: number, seed: number): Float32Array {
-  let s = seed >>> 0 || 1;
-  return Float32Array.from({ length: n }, () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return (s / 2 ** 32) * 2 - 1;
-  });
-}
-
-/** He-style uniform weights (so activations stay O(1) through the net), norm scales near 1. */
-function randomParam(name: string, shape: readonly number[], seed: number): Float32Array {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const fanIn = shape.length > 1 ? shape.slice(1).reduce((a, b) => a * b, 1) : 1;
-  const v = values(n, seed * 7919 + 1);
-  if (/norm[0-9_a-z]*\.weight$/.test(name)) return v.map((x) => 1 + 0.2 * x);
-  if (name.endsWith('.bias')) return v.map((x) => 0.1 * x);
-  return v.map((x) => (x * Math.sqrt(3)) / Math.sqrt(fanIn));
-}
-
 /** Runs the model on channels-last host data and reads the prediction back. */
 async function predict(
   gpu: Gpu,
@@ -92,8 +73,8 @@ describe('UNet2DConditionModel beyond the fixtures', () => {
     const model = await UNet2DConditionModel.fromPretrained(gpu, LVL3);
     try {
       const [b, h, w] = [2, 10, 6];
-      const sample = values(b * h * w * 4, 11);
-      const ctx = values(b * 77 * 32, 12);
+      const sample = ref.values(b * h * w * 4, 11);
+      const ctx = ref.values(b * 77 * 32, 12);
       const t = [37, 912];
       const got = await predict(gpu, model, sample, [b, h, w, 4], t, ctx, [b, 77, 32]);
       const cfg = parseUNetConfig(await readJson(`${LVL3}/config.json`));
@@ -120,8 +101,8 @@ describe('UNet2DConditionModel beyond the fixtures', () => {
     const gpu = await getGpu();
     const model = await UNet2DConditionModel.fromPretrained(gpu, SD2);
     try {
-      const sample = values(2 * 8 * 8 * 4, 3);
-      const ctx = values(2 * 77 * 32, 4);
+      const sample = ref.values(2 * 8 * 8 * 4, 3);
+      const ctx = ref.values(2 * 77 * 32, 4);
       const scalar = await predict(gpu, model, sample, [2, 8, 8, 4], 250, ctx, [2, 77, 32]);
       const list = await predict(gpu, model, sample, [2, 8, 8, 4], [250, 250], ctx, [2, 77, 32]);
       const tensor = await gpu.scopeAsync(async () =>
@@ -203,7 +184,7 @@ describe('UNet2DConditionModel beyond the fixtures', () => {
     for (const extra of [{}, { mid_block_type: null }]) {
       const model = UNet2DConditionModel.fromConfig({ ...options, ...extra }, 'options test');
       const keys = [...expectedKeys(model.params)];
-      const host = new Map(keys.map(([name, shape], i) => [name, randomParam(name, shape, i)]));
+      const host = new Map(keys.map(([name, shape], i) => [name, ref.randomParam(name, shape, i)]));
       await model.load(gpu, {
         path: '<random>',
         keys: () => [...host.keys()],
@@ -212,8 +193,8 @@ describe('UNet2DConditionModel beyond the fixtures', () => {
       });
       try {
         const [b, h, w] = [2, 7, 5];
-        const sample = values(b * h * w * 3, 21);
-        const ctx = values(b * 9 * 24, 22);
+        const sample = ref.values(b * h * w * 3, 21);
+        const ctx = ref.values(b * 9 * 24, 22);
         const got = await predict(gpu, model, sample, [b, h, w, 3], [3, 640], ctx, [b, 9, 24]);
         const want = ref.unetForward(
           model.config,

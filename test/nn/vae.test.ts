@@ -26,24 +26,6 @@ const manifest = await readManifest('test/fixtures/vae/manifest.json');
 const SD1 = 'test/fixtures/pipelines/sd1/vae';
 const SD2 = 'test/fixtures/pipelines/sd2/vae';
 
-function values(n: number, seed: number): Float32Array {
-  let s = seed >>> 0 || 1;
-  return Float32Array.from({ length: n }, () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return (s / 2 ** 32) * 2 - 1;
-  });
-}
-
-/** He-style uniform weights (so activations stay O(1) through the net), norm scales near 1. */
-function randomParam(name: string, shape: readonly number[], seed: number): Float32Array {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const fanIn = shape.length > 1 ? shape.slice(1).reduce((a, b) => a * b, 1) : 1;
-  const v = values(n, seed * 7919 + 1);
-  if (/norm[0-9_a-z]*\.weight$/.test(name)) return v.map((x) => 1 + 0.2 * x);
-  if (name.endsWith('.bias')) return v.map((x) => 0.1 * x);
-  return v.map((x) => (x * Math.sqrt(3)) / Math.sqrt(fanIn));
-}
-
 async function decodeHost(gpu: Gpu, vae: AutoencoderKL, z: Float32Array, shape: number[], tiling?: { tileSampleSize?: number }) {
   return gpu.scopeAsync(async () => gpu.read(vae.decode(gpu, gpu.upload(z, shape), { tiling })));
 }
@@ -153,7 +135,7 @@ describe('AutoencoderKL weights', () => {
       });
       const keys = [...expectedKeys(vae.params)];
       const shapes = new Map(keys);
-      const host = new Map(keys.map(([name, shape], i) => [name, randomParam(name, shape, i)]));
+      const host = new Map(keys.map(([name, shape], i) => [name, ref.randomParam(name, shape, i)]));
       await vae.load(gpu, {
         path: '<random>',
         keys: () => [...host.keys()],
@@ -165,8 +147,8 @@ describe('AutoencoderKL weights', () => {
       });
       try {
         const W = (n: string) => Float64Array.from(host.get(n) ?? []);
-        const image = values(2 * 20 * 12, 31);
-        const z = values(2 * 5 * 3 * 3, 32);
+        const image = ref.values(2 * 20 * 12, 31);
+        const z = ref.values(2 * 5 * 3 * 3, 32);
         const [moments, decoded] = await gpu.scopeAsync(async () => {
           const d = vae.encode(gpu, gpu.upload(image, [2, 20, 12, 1]));
           return [await gpu.read(d.mean), await gpu.read(vae.decode(gpu, gpu.upload(z, [2, 5, 3, 3])))];
@@ -288,7 +270,7 @@ describe('AutoencoderKL tiled decode', () => {
     const vae = await AutoencoderKL.fromPretrained(gpu, SD2);
     try {
       const [b, h, w] = [2, 20, 14];
-      const z = values(b * h * w * 4, 5);
+      const z = ref.values(b * h * w * 4, 5);
       const got = await decodeHost(gpu, vae, z, [b, h, w, 4], { tileSampleSize: 64 });
       expect(got.length).toBe(b * h * 8 * w * 8 * 3);
       const want = await tiledDecodeHost(gpu, vae, z, b, h, w, 64);
@@ -309,12 +291,12 @@ describe('AutoencoderKL tiled decode', () => {
     const gpu = await getGpu();
     const vae = await AutoencoderKL.fromPretrained(gpu, SD2);
     try {
-      const small = values(8 * 8 * 4, 9);
+      const small = ref.values(8 * 8 * 4, 9);
       expect(Array.from(await decodeHost(gpu, vae, small, [1, 8, 8, 4], { tileSampleSize: 64 }))).toEqual(
         Array.from(await decodeHost(gpu, vae, small, [1, 8, 8, 4])),
       );
       const n = 32;
-      const z = values(n * n * 4, 1);
+      const z = ref.values(n * n * 4, 1);
       const full = await decodeHost(gpu, vae, z, [1, n, n, 4]);
       const H = 8 * n;
       const scale = full.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
