@@ -4,8 +4,8 @@ import { type AttentionSpec, attention, attentionPath, headDimPlan } from '../..
 import { attentionRef } from '../../src/kernels/reference/attention.js';
 import { type DType, roundToF16 } from '../../src/runtime/dtype.js';
 import type { Gpu } from '../../src/runtime/gpu.js';
-import type { Binding } from '../../src/runtime/recorder.js';
 import type { Tensor } from '../../src/runtime/tensor.js';
+import { bindings } from '../helpers/bindings.js';
 import { getGpu } from '../helpers/gpu.js';
 
 const RUNS = Number(process.env.FC_RUNS ?? 12);
@@ -52,23 +52,6 @@ function bound(c: Case, r: ReturnType<typeof attentionRef>, idx: number, o: numb
   const S = r.scoreAbs[q] as number;
   const eps = (tight ? 4 * U * S : 2 * (c.d + 8) * U * S) + 16 * U;
   return (r.vAbs[q] as number) * (2 * eps + 2 * (c.Nk + 16) * U) + (dtype === 'f16' ? 2 ** -10 * Math.abs(o) : 0) + 1e-30;
-}
-
-/** Every buffer range bound by every dispatch made while `fn` runs. */
-function bindings(gpu: Gpu, fn: () => void): { buffer: GPUBuffer; size: number }[] {
-  const seen: { buffer: GPUBuffer; size: number }[] = [];
-  const orig = gpu.dispatch.bind(gpu);
-  const spy = vi.spyOn(gpu, 'dispatch').mockImplementation((args) => {
-    for (const b of args.bindings as Binding[])
-      seen.push({ buffer: b.buffer, size: 'shape' in b ? b.byteLength : (b.size ?? b.buffer.size) });
-    orig(args);
-  });
-  try {
-    fn();
-  } finally {
-    spy.mockRestore();
-  }
-  return seen;
 }
 
 async function check(gpu: Gpu, c: Case, dtype: DType, extra: AttentionSpec = {}, opts: { ints?: number } = {}) {

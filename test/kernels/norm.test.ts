@@ -4,8 +4,8 @@ import { type LayerNormPath, groupNorm, layerNorm } from '../../src/kernels/norm
 import { groupNormRef, layerNormRef } from '../../src/kernels/reference/norm.js';
 import { type DType, roundToF16 } from '../../src/runtime/dtype.js';
 import type { Gpu } from '../../src/runtime/gpu.js';
-import type { Binding } from '../../src/runtime/recorder.js';
 import type { Tensor } from '../../src/runtime/tensor.js';
+import { bindings } from '../helpers/bindings.js';
 import { getGpu } from '../helpers/gpu.js';
 
 const RUNS = Number(process.env.FC_RUNS ?? 12);
@@ -29,23 +29,6 @@ function poisoned(gpu: Gpu, shape: number[], dtype: DType, fn: () => Tensor): Te
     out.release();
     return fn();
   });
-}
-
-/** Every buffer range bound by every dispatch made while `fn` runs. */
-function bindings(gpu: Gpu, fn: () => void): { buffer: GPUBuffer; size: number }[] {
-  const seen: { buffer: GPUBuffer; size: number }[] = [];
-  const orig = gpu.dispatch.bind(gpu);
-  const spy = vi.spyOn(gpu, 'dispatch').mockImplementation((args) => {
-    for (const b of args.bindings as Binding[])
-      seen.push({ buffer: b.buffer, size: 'shape' in b ? b.byteLength : (b.size ?? b.buffer.size) });
-    orig(args);
-  });
-  try {
-    fn();
-  } finally {
-    spy.mockRestore();
-  }
-  return seen;
 }
 
 /** Asserts that every binding of x's or y's buffer stays within `limit` bytes. */
