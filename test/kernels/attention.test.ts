@@ -1,5 +1,5 @@
 import { fc, test } from '@fast-check/vitest';
-import { describe, expect, vi } from 'vitest';
+import { describe, expect } from 'vitest';
 import { type AttentionSpec, attention, attentionPath, headDimPlan } from '../../src/kernels/attention.js';
 import { attentionRef } from '../../src/kernels/reference/attention.js';
 import { type DType, roundToF16 } from '../../src/runtime/dtype.js';

@@ -1,5 +1,5 @@
 import { fc, test } from '@fast-check/vitest';
-import { describe, expect, vi } from 'vitest';
+import { describe, expect } from 'vitest';
 import { type LayerNormPath, groupNorm, layerNorm } from '../../src/kernels/norm.js';
 import { groupNormRef, layerNormRef } from '../../src/kernels/reference/norm.js';
 import { type DType, roundToF16 } from '../../src/runtime/dtype.js';
