@@ -15,7 +15,7 @@ import { type DType, bytesPerElement } from '../runtime/dtype.js';
 import { LimitError, MedgpuError, ShapeError } from '../runtime/errors.js';
 import type { Gpu } from '../runtime/gpu.js';
 import type { BufferBinding } from '../runtime/recorder.js';
-import { type Shape, type Tensor, numel, shapeString } from '../runtime/tensor.js';
+import { type Shape, type Tensor, contiguousStrides, numel, shapeString } from '../runtime/tensor.js';
 import { defineParams, enables, grid2d, linearWorkgroup, storage } from '../runtime/wgsl.js';
 import { MATH_HELPERS, activationWgsl } from './activation.js';
 import type { Cost } from './cost.js';
@@ -76,16 +76,6 @@ export interface StridedCopy {
   dstStrides: number[];
   srcOffset: number;
   dstOffset: number;
-}
-
-function contiguousStrides(shape: Shape): number[] {
-  const st = new Array<number>(shape.length);
-  let s = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    st[i] = s;
-    s *= shape[i] as number;
-  }
-  return st;
 }
 
 /**

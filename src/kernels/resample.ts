@@ -11,19 +11,9 @@ import type { DType } from '../runtime/dtype.js';
 import { bytesPerElement } from '../runtime/dtype.js';
 import { MedgpuError, ShapeError } from '../runtime/errors.js';
 import type { Gpu } from '../runtime/gpu.js';
-import { type Tensor, shapeString } from '../runtime/tensor.js';
+import { type Tensor, contiguousStrides, shapeString } from '../runtime/tensor.js';
 import type { Cost } from './cost.js';
 import { type LayoutSpec, fill, stridedCopy } from './layout.js';
-
-function strides(shape: readonly number[]): number[] {
-  const st = new Array<number>(shape.length);
-  let s = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    st[i] = s;
-    s *= shape[i] as number;
-  }
-  return st;
-}
 
 /** Nearest ×2 upsampling of the spatial axes of a channels-last 2D (rank 4) or 3D (rank 5) tensor. */
 export function upsampleNearest2x(gpu: Gpu, x: Tensor, spec: LayoutSpec = {}): Tensor {
@@ -36,8 +26,8 @@ export function upsampleNearest2x(gpu: Gpu, x: Tensor, spec: LayoutSpec = {}): T
   if (y.numel === 0) return y;
   // Output [N, S1, S2, (S3,) C] viewed as [N, S1, 2, S2, 2, (S3, 2,) C]: spatial axis k splits into its
   // input coordinate (source stride = the input's) and a 0/1 copy index (source stride 0).
-  const xs = strides(x.shape);
-  const ys = strides(outShape);
+  const xs = contiguousStrides(x.shape);
+  const ys = contiguousStrides(outShape);
   const sizes = [x.dim(0)];
   const src = [xs[0] as number];
   const dst = [ys[0] as number];
@@ -72,13 +62,13 @@ export function pad(gpu: Gpu, x: Tensor, pads: ReadonlyArray<readonly [number, n
   const y = gpu.empty(outShape, x.dtype);
   if (y.numel === 0) return y;
   if (y.numel !== x.numel) fill(gpu, y, 0, spec);
-  const ys = strides(outShape);
+  const ys = contiguousStrides(outShape);
   const offset = before.reduce((acc, b, k) => acc + b * (ys[k] as number), 0);
   stridedCopy(
     gpu,
     x,
     y,
-    { sizes: [...x.shape], srcStrides: strides(x.shape), dstStrides: ys, srcOffset: 0, dstOffset: offset },
+    { sizes: [...x.shape], srcStrides: contiguousStrides(x.shape), dstStrides: ys, srcOffset: 0, dstOffset: offset },
     spec.maxBindingBytes,
   );
   return y;

@@ -9,6 +9,17 @@ export function numel(shape: Shape): number {
   return n;
 }
 
+/** Element strides of a contiguous C-order (row-major) array of `shape`. */
+export function contiguousStrides(shape: Shape): number[] {
+  const st = new Array<number>(shape.length);
+  let s = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    st[i] = s;
+    s *= shape[i] as number;
+  }
+  return st;
+}
+
 export function shapeString(shape: Shape): string {
   return `[${shape.join(', ')}]`;
 }

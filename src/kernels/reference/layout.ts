@@ -1,16 +1,6 @@
 /** Naive CPU references for the layout kernels (permute, slice, concat, GEGLU), in float64. */
-import type { Shape } from '../../runtime/tensor.js';
+import { type Shape, contiguousStrides } from '../../runtime/tensor.js';
 import { activation } from './elementwise.js';
-
-function strides(shape: Shape): number[] {
-  const st = new Array<number>(shape.length);
-  let s = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    st[i] = s;
-    s *= shape[i] as number;
-  }
-  return st;
-}
 
 /** Multi-index of linear index `i` in `shape`. */
 function unravel(i: number, shape: Shape): number[] {
@@ -24,7 +14,7 @@ function unravel(i: number, shape: Shape): number[] {
 
 export function permuteRef(x: ArrayLike<number>, shape: Shape, perm: readonly number[]): { data: Float64Array; shape: number[] } {
   const out = perm.map((p) => shape[p] as number);
-  const xs = strides(shape);
+  const xs = contiguousStrides(shape);
   const n = out.reduce((a, b) => a * b, 1);
   const data = new Float64Array(n);
   for (let i = 0; i < n; i++) {
@@ -38,7 +28,7 @@ export function permuteRef(x: ArrayLike<number>, shape: Shape, perm: readonly nu
 
 export function sliceRef(x: ArrayLike<number>, shape: Shape, axis: number, start: number, end: number) {
   const out = shape.map((s, k) => (k === axis ? end - start : s));
-  const xs = strides(shape);
+  const xs = contiguousStrides(shape);
   const n = out.reduce((a, b) => a * b, 1);
   const data = new Float64Array(n);
   for (let i = 0; i < n; i++) {
@@ -62,7 +52,7 @@ export function concatRef(xs: ReadonlyArray<{ data: ArrayLike<number>; shape: Sh
     while (a >= ((xs[t] as { shape: Shape }).shape[axis] as number)) a -= (xs[t++] as { shape: Shape }).shape[axis] as number;
     const src = xs[t] as { data: ArrayLike<number>; shape: Shape };
     idx[axis] = a;
-    const st = strides(src.shape);
+    const st = contiguousStrides(src.shape);
     data[i] = src.data[idx.reduce((acc, v, k) => acc + v * (st[k] as number), 0)] as number;
   }
   return { data, shape: out };

@@ -9,6 +9,7 @@
  *   2D and 3D alike; channels are averaged.
  */
 import { ShapeError } from '../../runtime/errors.js';
+import { contiguousStrides } from '../../runtime/tensor.js';
 import type { HostGrid } from './sliding-window.js';
 
 export const DATA_RANGE = 2;
@@ -47,7 +48,7 @@ function reflect(i: number, n: number): number {
 function gaussianFilter(data: Float64Array, shape: readonly number[], taps: Float64Array): Float64Array {
   let cur = data;
   const r = (taps.length - 1) / 2;
-  const strides = shape.map((_, a) => shape.slice(a + 1).reduce((x, y) => x * y, 1));
+  const strides = contiguousStrides(shape);
   for (let a = 0; a < shape.length; a++) {
     const n = shape[a] as number;
     const st = strides[a] as number;
@@ -94,7 +95,7 @@ export function ssim(recon: HostGrid, ref: HostGrid, range = DATA_RANGE, sigma =
       shape,
       taps,
     );
-    const strides = shape.map((_, a) => shape.slice(a + 1).reduce((p, q) => p * q, 1));
+    const strides = contiguousStrides(shape);
     for (let i = 0; i < n; i++) {
       let inside = true;
       for (let a = 0; a < shape.length && inside; a++) {

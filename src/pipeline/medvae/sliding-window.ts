@@ -12,6 +12,7 @@
  * blend is `Σ w·p / Σ w` in float32, in window order; padding (window larger than the image) is cut off again.
  */
 import { MedgpuError, ShapeError } from '../../runtime/errors.js';
+import { contiguousStrides } from '../../runtime/tensor.js';
 
 const f = Math.fround;
 
@@ -89,7 +90,7 @@ export function resizeNearestExact(map: Float32Array, from: readonly number[], t
     return Int32Array.from({ length: n }, (_, o) => Math.min(Math.floor(f(f(o + 0.5) * scale)), (from[a] as number) - 1));
   });
   const out = new Float32Array(to.reduce((x, y) => x * y, 1));
-  const strides = stridesOf(from);
+  const strides = contiguousStrides(from);
   forEachIndex(to, (pos, o) => {
     let src = 0;
     for (let a = 0; a < pos.length; a++) src += ((idx[a] as Int32Array)[pos[a] as number] as number) * (strides[a] as number);
@@ -224,7 +225,7 @@ function addBox(
   p: HostGrid | null,
 ): void {
   const n = spatial.reduce((a, b) => a * b, 1);
-  const strides = stridesOf(spatial);
+  const strides = contiguousStrides(spatial);
   const last = box.size.length - 1;
   const run = box.size[last] as number;
   const pn = box.size.reduce((a, b) => a * b, 1);
@@ -246,7 +247,7 @@ function extractWindow(src: HostGrid, start: readonly number[], size: readonly n
   const n = src.spatial.reduce((a, b) => a * b, 1);
   const wn = size.reduce((a, b) => a * b, 1);
   const out = new Float32Array(wn * src.channels);
-  const strides = stridesOf(src.spatial);
+  const strides = contiguousStrides(src.spatial);
   const last = size.length - 1;
   const run = size[last] as number;
   for (let c = 0; c < src.channels; c++) {
@@ -263,7 +264,7 @@ function padGrid(src: HostGrid, size: readonly number[], before: readonly number
   const n = size.reduce((a, b) => a * b, 1);
   const sn = src.spatial.reduce((a, b) => a * b, 1);
   const out = new Float32Array(n * src.channels);
-  const strides = stridesOf(size);
+  const strides = contiguousStrides(size);
   for (let c = 0; c < src.channels; c++) {
     forEachIndex(src.spatial, (pos, i) => {
       let t = c * n;
@@ -283,16 +284,6 @@ function cropGrid(src: HostGrid, lo: readonly number[], hi: readonly number[]): 
 function roundHalfEven(x: number): number {
   const r = Math.round(x);
   return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
-
-function stridesOf(shape: readonly number[]): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    s[i] = acc;
-    acc *= shape[i] as number;
-  }
-  return s;
 }
 
 /** Calls fn(position, linearIndex) for every position of `shape` in C order. */
