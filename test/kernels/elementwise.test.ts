@@ -5,6 +5,7 @@ import { binaryRef, unaryRef } from '../../src/kernels/reference/elementwise.js'
 import { roundToF16 } from '../../src/runtime/dtype.js';
 import { expectClose } from '../helpers/compare.js';
 import { getGpu } from '../helpers/gpu.js';
+import { seededValues } from '../helpers/kernel-inputs.js';
 
 const RUNS = Number(process.env.FC_RUNS ?? 25);
 const dim = fc.oneof(fc.constant(1), fc.constantFrom(2, 3, 5, 7, 13, 31, 67), fc.integer({ min: 1, max: 40 }));
@@ -18,13 +19,6 @@ const broadcastPair = shapeArb.chain((a) =>
       return swap ? { a: b, b: a } : { a, b };
     }),
 );
-const values = (n: number, seed: number) => {
-  let s = seed >>> 0 || 1;
-  return Float32Array.from({ length: n }, () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return (s / 2 ** 32) * 8 - 4;
-  });
-};
 
 describe('elementwise', () => {
   test.prop(
@@ -42,8 +36,8 @@ describe('elementwise', () => {
       const gpu = await getGpu();
       const na = aShape.reduce((x, y) => x * y, 1);
       const nb = bShape.reduce((x, y) => x * y, 1);
-      let av: Float32Array = values(na, seed);
-      let bv: Float32Array = values(nb, seed ^ 0x5bd1e995);
+      let av: Float32Array = seededValues(na, seed);
+      let bv: Float32Array = seededValues(nb, seed ^ 0x5bd1e995);
       // Keep divisors away from 0 (|b| >= 0.25) so quotients stay within f16 range.
       if (op === 'div') bv = bv.map((x) => (x >= 0 ? x + 0.25 : x - 0.25));
       if (dtype === 'f16') {
@@ -78,7 +72,7 @@ describe('elementwise', () => {
     { numRuns: RUNS },
   )('unary activations match the reference within 2e-6·(1+|y|), including edge values', async (n, op, seed) => {
     const gpu = await getGpu();
-    const xv = values(n, seed);
+    const xv = seededValues(n, seed);
     const edges = [0, -0, 1e-8, -1e-8, 30, -30, 88, -88, 1e4, -1e4];
     for (let i = 0; i < Math.min(edges.length, n); i++) xv[i] = edges[i] as number;
     await gpu.scopeAsync(async () => {

@@ -2,20 +2,12 @@ import { fc, test } from '@fast-check/vitest';
 import { describe, expect } from 'vitest';
 import { gather, timestepEmbedding, uploadIds } from '../../src/kernels/embedding.js';
 import { gatherRef, timestepEmbeddingRef } from '../../src/kernels/reference/embedding.js';
-import { roundToF16 } from '../../src/runtime/dtype.js';
 import { expectClose } from '../helpers/compare.js';
 import { getGpu } from '../helpers/gpu.js';
+import { seededValues } from '../helpers/kernel-inputs.js';
 
 const RUNS = Number(process.env.FC_RUNS ?? 20);
 const dtypeArb = fc.constantFrom('f32', 'f16') as fc.Arbitrary<'f32' | 'f16'>;
-const values = (n: number, seed: number, dtype: 'f32' | 'f16') => {
-  let s = seed >>> 0 || 1;
-  const v = Float32Array.from({ length: n }, () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return (s / 2 ** 32) * 8 - 4;
-  });
-  return dtype === 'f16' ? roundToF16(v) : v;
-};
 
 describe('embedding', () => {
   test.prop(
@@ -32,7 +24,7 @@ describe('embedding', () => {
     'gather of table rows by u32 ids is exact, also with the table and output split into windows (poisoned output)',
     async (vocab, d, idShape, seed, dtype, parts) => {
       const gpu = await getGpu();
-      const table = values(vocab * d, seed, dtype);
+      const table = seededValues(vocab * d, seed, dtype);
       const n = idShape.reduce((a, b) => a * b, 1);
       const ids = Array.from({ length: n }, (_, i) => (Math.imul(i + 1, 2654435761) >>> 0) % vocab);
       await gpu.scopeAsync(async () => {

@@ -2,41 +2,15 @@ import { fc, test } from '@fast-check/vitest';
 import { describe, expect } from 'vitest';
 import { chunk, concat, copy, fill, geglu, permute, slice, splitCopy } from '../../src/kernels/layout.js';
 import { concatRef, gegluRef, permuteRef, sliceRef } from '../../src/kernels/reference/layout.js';
-import { roundToF16 } from '../../src/runtime/dtype.js';
-import type { Gpu } from '../../src/runtime/gpu.js';
-import type { Shape, Tensor } from '../../src/runtime/tensor.js';
+import type { Shape } from '../../src/runtime/tensor.js';
 import { expectClose } from '../helpers/compare.js';
 import { getGpu } from '../helpers/gpu.js';
+import { limitFor, poisoned, seededValues, splitArb } from '../helpers/kernel-inputs.js';
 
 const RUNS = Number(process.env.FC_RUNS ?? 20);
 const dim = fc.oneof(fc.constant(1), fc.constantFrom(2, 3, 5, 7, 13), fc.integer({ min: 1, max: 12 }));
 const dtypeArb = fc.constantFrom('f32', 'f16') as fc.Arbitrary<'f32' | 'f16'>;
-const values = (n: number, seed: number, dtype: 'f32' | 'f16') => {
-  let s = seed >>> 0 || 1;
-  const v = Float32Array.from({ length: n }, () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return (s / 2 ** 32) * 8 - 4;
-  });
-  return dtype === 'f16' ? roundToF16(v) : v;
-};
 const count = (s: Shape) => s.reduce((a, b) => a * b, 1);
-/**
- * No split, or a binding limit (bytes) that forces the work into about `parts` launches: the launchers
- * reserve 272 bytes of it for aligning offsets, so the limit is that plus a share of the tensor.
- */
-const splitArb = fc.option(fc.constantFrom(2, 3, 7), { nil: undefined });
-const limitFor = (bytes: number, parts: number | undefined) =>
-  parts === undefined ? undefined : 272 + Math.max(64, Math.ceil(bytes / parts));
-
-/** Poisons a pooled buffer of the output's size class first, so an unwritten element reads as NaN. */
-function poisoned(gpu: Gpu, shape: Shape, dtype: 'f32' | 'f16', run: () => Tensor): Tensor {
-  return gpu.scope(() => {
-    const out = gpu.empty(shape, dtype);
-    gpu.poison(out);
-    out.release();
-    return run();
-  });
-}
 
 describe('layout', () => {
   test.prop(
@@ -53,7 +27,7 @@ describe('layout', () => {
     'permute of up to 5 axes is exact, also split under a small binding limit (poisoned output)',
     async ([shape, perm], seed, dtype, parts) => {
       const gpu = await getGpu();
-      const xv = values(count(shape), seed, dtype);
+      const xv = seededValues(count(shape), seed, dtype);
       const want = permuteRef(xv, shape, perm);
       const maxBindingBytes = limitFor(xv.length * 4, parts);
       await gpu.scopeAsync(async () => {
@@ -85,7 +59,7 @@ describe('layout', () => {
       ],
     ];
     for (const [shape, fwd, back] of cases) {
-      const xv = values(count(shape), 7, 'f32');
+      const xv = seededValues(count(shape), 7, 'f32');
       await gpu.scopeAsync(async () => {
         const x = gpu.upload(xv, shape);
         const y = permute(gpu, x, fwd);
@@ -121,7 +95,7 @@ describe('layout', () => {
   )('slice along any axis is exact, also split (poisoned output)', async ([shape, axis, a, b], seed, dtype, parts) => {
     const gpu = await getGpu();
     const [start, end] = a <= b ? [a, b] : [b, a];
-    const xv = values(count(shape), seed, dtype);
+    const xv = seededValues(count(shape), seed, dtype);
     const want = sliceRef(xv, shape, axis, start, end);
     const maxBindingBytes = limitFor(xv.length * 4, parts);
     await gpu.scopeAsync(async () => {
@@ -149,7 +123,7 @@ describe('layout', () => {
       const axis = axis0 ? 0 : shape.length - 1;
       const parts = widths.map((w, k) => {
         const s = shape.map((d, i) => (i === axis ? w : d));
-        return { shape: s, data: values(count(s), seed + k, dtype) };
+        return { shape: s, data: seededValues(count(s), seed + k, dtype) };
       });
       const want = concatRef(parts, axis);
       await gpu.scopeAsync(async () => {
@@ -167,7 +141,7 @@ describe('layout', () => {
   })('geglu matches x[..,:F]*gelu(x[..,F:]) within f32 2e-6·(1+|y|), f16 4e-3·(1+|y|), also split', async (lead, f, seed, dtype, parts) => {
     const gpu = await getGpu();
     const shape = [...lead, 2 * f];
-    const xv = values(count(shape), seed, dtype);
+    const xv = seededValues(count(shape), seed, dtype);
     const want = gegluRef(xv, 2 * f);
     await gpu.scopeAsync(async () => {
       const x = gpu.upload(xv, shape, dtype);
@@ -240,7 +214,7 @@ describe('layout', () => {
     const gpu = await getGpu();
     await gpu.scopeAsync(async () => {
       const shape = [2, 9, 7, 12];
-      const xv = values(count(shape), 5, 'f32');
+      const xv = seededValues(count(shape), 5, 'f32');
       const x = gpu.upload(xv, shape);
       const before = gpu.recorder.dispatches;
       const y = slice(gpu, x, -1, 4, 12, { maxBindingBytes: 272 + 1000 });
@@ -261,15 +235,15 @@ describe('layout', () => {
   test('copy, and errors name the shapes', async () => {
     const gpu = await getGpu();
     await gpu.scopeAsync(async () => {
-      const xv = values(1000, 3, 'f32');
+      const xv = seededValues(1000, 3, 'f32');
       const x = gpu.upload(xv, [10, 100]);
       expectClose(await gpu.read(copy(gpu, x)), xv, 0, 0, 'copy');
       expectClose(await gpu.read(copy(gpu, x, { maxBindingBytes: 272 + 300 })), xv, 0, 0, 'copy (contiguous: a buffer copy)');
-      const b = gpu.upload(values(30, 1, 'f32'), [3, 10]);
+      const b = gpu.upload(seededValues(30, 1, 'f32'), [3, 10]);
       expect(() => concat(gpu, [x, b])).toThrow(/tensor 1 has shape \[3, 10\]/);
       expect(() => permute(gpu, x, [0, 0])).toThrow(/not a permutation/);
       expect(() => slice(gpu, x, 1, 5, 101)).toThrow(/outside axis 1/);
-      expect(() => geglu(gpu, gpu.upload(values(3, 1, 'f32'), [3]))).toThrow(/must be even/);
+      expect(() => geglu(gpu, gpu.upload(seededValues(3, 1, 'f32'), [3]))).toThrow(/must be even/);
     });
   });
 });

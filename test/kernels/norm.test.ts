@@ -7,6 +7,7 @@ import type { Gpu } from '../../src/runtime/gpu.js';
 import type { Tensor } from '../../src/runtime/tensor.js';
 import { bindings } from '../helpers/bindings.js';
 import { getGpu } from '../helpers/gpu.js';
+import { poisoned } from '../helpers/kernel-inputs.js';
 
 const RUNS = Number(process.env.FC_RUNS ?? 12);
 const U = 2 ** -24;
@@ -22,14 +23,6 @@ const values = (n: number, seed: number, dtype: DType, spread = 2, offset = 0) =
 };
 
 /** Runs `fn` with its output buffer poisoned first, so unwritten elements read back as NaN. */
-function poisoned(gpu: Gpu, shape: number[], dtype: DType, fn: () => Tensor): Tensor {
-  return gpu.scope(() => {
-    const out = gpu.empty(shape, dtype);
-    gpu.poison(out);
-    out.release();
-    return fn();
-  });
-}
 
 /** Asserts that every binding of x's or y's buffer stays within `limit` bytes. */
 function expectSplit(seen: { buffer: GPUBuffer; size: number }[], tensors: Tensor[], limit: number) {

@@ -2,44 +2,22 @@ import { fc, test } from '@fast-check/vitest';
 import { describe, expect } from 'vitest';
 import { padRef, upsampleNearest2xRef } from '../../src/kernels/reference/resample.js';
 import { pad, upsampleNearest2x } from '../../src/kernels/resample.js';
-import { roundToF16 } from '../../src/runtime/dtype.js';
-import type { Gpu } from '../../src/runtime/gpu.js';
-import type { Shape, Tensor } from '../../src/runtime/tensor.js';
+import type { Shape } from '../../src/runtime/tensor.js';
 import { expectClose } from '../helpers/compare.js';
 import { getGpu } from '../helpers/gpu.js';
+import { limitFor, poisoned, seededValues, splitArb } from '../helpers/kernel-inputs.js';
 
 const RUNS = Number(process.env.FC_RUNS ?? 20);
 const dim = fc.oneof(fc.constant(1), fc.constantFrom(2, 3, 5, 7, 13), fc.integer({ min: 1, max: 10 }));
 const dtypeArb = fc.constantFrom('f32', 'f16') as fc.Arbitrary<'f32' | 'f16'>;
-const values = (n: number, seed: number, dtype: 'f32' | 'f16') => {
-  let s = seed >>> 0 || 1;
-  const v = Float32Array.from({ length: n }, () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return (s / 2 ** 32) * 8 - 4;
-  });
-  return dtype === 'f16' ? roundToF16(v) : v;
-};
 const count = (s: Shape) => s.reduce((a, b) => a * b, 1);
-/** No split, or a binding limit (bytes) that forces about `parts` launches (272 bytes go to offset alignment). */
-const splitArb = fc.option(fc.constantFrom(2, 3, 7), { nil: undefined });
-const limitFor = (bytes: number, parts: number | undefined) =>
-  parts === undefined ? undefined : 272 + Math.max(64, Math.ceil(bytes / parts));
-
-function poisoned(gpu: Gpu, shape: Shape, dtype: 'f32' | 'f16', run: () => Tensor): Tensor {
-  return gpu.scope(() => {
-    const out = gpu.empty(shape, dtype);
-    gpu.poison(out);
-    out.release();
-    return run();
-  });
-}
 
 describe('resample', () => {
   test.prop([fc.array(dim, { minLength: 4, maxLength: 5 }), fc.integer(), dtypeArb, splitArb], { numRuns: RUNS })(
     'nearest x2 upsampling (2D NHWC and 3D NDHWC) is exact, also split (poisoned output)',
     async (shape, seed, dtype, parts) => {
       const gpu = await getGpu();
-      const xv = values(count(shape), seed, dtype);
+      const xv = seededValues(count(shape), seed, dtype);
       const want = upsampleNearest2xRef(xv, shape);
       const maxBindingBytes = limitFor(want.data.length * 4, parts);
       await gpu.scopeAsync(async () => {
@@ -68,7 +46,7 @@ describe('resample', () => {
     { numRuns: RUNS },
   )('zero padding with per-axis before/after is exact, also split (poisoned output)', async ([shape, pads], seed, dtype, parts) => {
     const gpu = await getGpu();
-    const xv = values(count(shape), seed, dtype);
+    const xv = seededValues(count(shape), seed, dtype);
     const want = padRef(xv, shape, pads);
     const maxBindingBytes = limitFor(want.data.length * 4, parts);
     await gpu.scopeAsync(async () => {
@@ -82,7 +60,7 @@ describe('resample', () => {
   test("the VAE downsampler's asymmetric (0, 1) pad on H and W", async () => {
     const gpu = await getGpu();
     const shape = [1, 9, 7, 4];
-    const xv = values(count(shape), 11, 'f32');
+    const xv = seededValues(count(shape), 11, 'f32');
     await gpu.scopeAsync(async () => {
       const y = pad(gpu, gpu.upload(xv, shape), [
         [0, 0],
