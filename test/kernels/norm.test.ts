@@ -22,8 +22,6 @@ const values = (n: number, seed: number, dtype: DType, spread = 2, offset = 0) =
   return dtype === 'f16' ? roundToF16(v) : v;
 };
 
-/** Runs `fn` with its output buffer poisoned first, so unwritten elements read back as NaN. */
-
 /** Asserts that every binding of x's or y's buffer stays within `limit` bytes. */
 function expectSplit(seen: { buffer: GPUBuffer; size: number }[], tensors: Tensor[], limit: number) {
   const bufs = new Set(tensors.map((t) => t.buffer));
