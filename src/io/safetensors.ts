@@ -1,6 +1,6 @@
 import { FileFormatError } from '../runtime/errors.js';
 import type { WriteOptions } from './output.js';
-import { type ByteSource, bufferSource } from './source.js';
+import { type ByteSource, withSource } from './source.js';
 import {
   convertToF32,
   decodeTensorBytes,
@@ -129,17 +129,7 @@ export function parseSafetensorsHeader(
 
 /** Opens safetensors from a path (Node), bytes or a `ByteSource`; only the header is read up front. */
 export async function openSafetensors(src: string | Uint8Array | ByteSource, name?: string): Promise<SafetensorsFile> {
-  let source: ByteSource;
-  if (typeof src === 'string') {
-    const { fileSource } = await import('./node-fs.js');
-    source = await fileSource(src);
-  } else source = src instanceof Uint8Array ? bufferSource(src, name) : src;
-  try {
-    return await openSafetensorsSource(source);
-  } catch (e) {
-    await source.close();
-    throw e;
-  }
+  return withSource(src, name, openSafetensorsSource);
 }
 
 async function openSafetensorsSource(source: ByteSource): Promise<SafetensorsFile> {

@@ -28,6 +28,28 @@ export function checkRange(name: string, offset: number, length: number, size: n
   }
 }
 
+/**
+ * Hands `src` (a path, read through a file handle on Node; bytes; or a source) to a reader's `open`, and closes
+ * the source when `open` fails (on success the opened file owns it).
+ */
+export async function withSource<T>(
+  src: string | Uint8Array | ByteSource,
+  name: string | undefined,
+  open: (source: ByteSource) => Promise<T>,
+): Promise<T> {
+  let source: ByteSource;
+  if (typeof src === 'string') {
+    const { fileSource } = await import('./node-fs.js');
+    source = await fileSource(src);
+  } else source = src instanceof Uint8Array ? bufferSource(src, name) : src;
+  try {
+    return await open(source);
+  } catch (e) {
+    await source.close();
+    throw e;
+  }
+}
+
 /** Bytes already in memory. Reads return views (no copy). */
 export function bufferSource(bytes: Uint8Array, name = '<buffer>'): ByteSource {
   return {

@@ -1,6 +1,6 @@
 import { CheckpointError, FileFormatError } from '../runtime/errors.js';
 import { OpaqueObject, type PickleGlobal, type PickleHooks, PickleTruncatedError, PickleTuple, unpickle } from './pickle.js';
-import { type ByteSource, bufferSource } from './source.js';
+import { type ByteSource, withSource } from './source.js';
 import { convertToF32, decodeTensorBytes, FILE_DTYPE_BYTES, type FileDType, type HostTensor, numelOf } from './tensor-data.js';
 import { ZipReader } from './zip.js';
 
@@ -367,17 +367,7 @@ async function openLegacy(source: ByteSource): Promise<TorchCheckpoint> {
 
 /** Opens a PyTorch checkpoint from a path (Node), bytes or a `ByteSource` (zip or legacy, detected by content). */
 export async function openTorchCheckpoint(src: string | Uint8Array | ByteSource, name?: string): Promise<TorchCheckpoint> {
-  let source: ByteSource;
-  if (typeof src === 'string') {
-    const { fileSource } = await import('./node-fs.js');
-    source = await fileSource(src);
-  } else source = src instanceof Uint8Array ? bufferSource(src, name) : src;
-  try {
-    return await openTorchSource(source);
-  } catch (e) {
-    await source.close();
-    throw e;
-  }
+  return withSource(src, name, openTorchSource);
 }
 
 async function openTorchSource(source: ByteSource): Promise<TorchCheckpoint> {
