@@ -58,8 +58,8 @@ export function checkSsimSize(width: number, height: number, what = 'SSIM'): voi
 }
 
 // Scratch buffers reused across calls (the metrics are synchronous, so one set is enough): no per-pair allocation.
-let scratchProduct = new Float64Array(0);
-let scratchRows = new Float64Array(0);
+let scratchProduct: Float64Array = new Float64Array(0);
+let scratchRows: Float64Array = new Float64Array(0);
 
 function grow(buf: Float64Array, n: number): Float64Array {
   return buf.length >= n ? buf : new Float64Array(Math.max(n, buf.length * 2));
@@ -107,7 +107,7 @@ export function prepareSsim(p: Plane): SsimPrepared {
   return { plane: p, mu, meanSq };
 }
 
-let scratchCross = new Float64Array(0);
+let scratchCross: Float64Array = new Float64Array(0);
 
 /** SSIM and mean cs of two prepared planes of the same size. */
 export function ssimPrepared(a: SsimPrepared, b: SsimPrepared, opts: SsimOptions = {}): SsimResult {

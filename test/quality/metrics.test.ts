@@ -123,7 +123,7 @@ describe('MS-SSIM properties', () => {
     'scales that fit: the coarsest level has >= 11 pixels a side, one more would not (side n -> ceil(n/2))',
     (w, h) => {
       const k = msSsimScalesThatFit(w, h);
-      const at = (n: number, i: number) => (i === 0 ? n : Math.ceil(at(n, i - 1) / 2));
+      const at = (n: number, i: number): number => (i === 0 ? n : Math.ceil(at(n, i - 1) / 2));
       expect(k).toBeGreaterThanOrEqual(1);
       expect(k).toBeLessThanOrEqual(5);
       expect(Math.min(at(w, k - 1), at(h, k - 1))).toBeGreaterThanOrEqual(11);
