@@ -258,7 +258,7 @@ function tiledKernel(c: KernelConfig): string {
   L('  let tx = lid % 16u;');
   L('  let ty = lid / 16u;');
   L(`  var acc: array<array<f32, ${TT_N}>, ${TT_M}>;`);
-  L('  for (var k0 = 0u; k0 < p.K; k0 += ' + `${TT_BK}u) {`);
+  L(`  for (var k0 = 0u; k0 < p.K; k0 += ${TT_BK}u) {`);
   // A tile: element (m, k) of the tile. Row-major A reads along k; transposed A along m.
   for (let q = 0; q < loadsA; q++) {
     L(`    { let e = lid + ${256 * q}u;`);
