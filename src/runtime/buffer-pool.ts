@@ -42,10 +42,12 @@ export const EXACT_ALIGN = 256;
  * - Long-lived tensors (weights) can be allocated at their exact size (`exact`), since class rounding would
  *   waste up to 25% of them for nothing: they are never reused. Such a buffer is destroyed when released,
  *   unless its size happens to be a size class.
- * - On a miss of at least `reclaimMinBytes`, idle buffers of other classes are destroyed, oldest released
- *   first, until they free at least the requested bytes (`reclaimIdle`, on by default). So the pool never grows while it holds idle memory
- *   that could pay for the new buffer: allocated bytes stay ≤ the peak of live bytes (plus nothing), instead
- *   of live + every size ever cached (a 512² VAE decode leaves 32–128 MiB buffers of earlier levels idle).
+ * - Idle buffers are kept for reuse only while the pool's total stays within the most live bytes ever
+ *   needed (`liveHighWater`): a miss of at least `reclaimMinBytes` that would take the total above it first
+ *   destroys idle buffers, oldest released first (`reclaimIdle`, on by default). So allocated bytes never
+ *   exceed the live high-water mark: a 512² VAE decode no longer keeps the UNet's and its own earlier
+ *   levels' buffers idle beside its 256 MiB maps, yet a repeated workload (the next denoising step) finds
+ *   its buffers cached and creates none.
  */
 export class BufferPool {
   private readonly free = new Map<number, GPUBuffer[]>();
@@ -60,6 +62,8 @@ export class BufferPool {
    */
   reclaimMinBytes = 1 << 20;
   private live = 0;
+  /** Most live bytes ever (never reset, unlike `peakLive`): what the pool may hold in all. */
+  private liveHighWater = 0;
   private peakLive = 0;
   private pooled = 0;
   private peakAllocated = 0;
@@ -112,9 +116,12 @@ export class BufferPool {
       this.pooled -= size;
       this.live += size;
       this.peakLive = Math.max(this.peakLive, this.live);
+      this.liveHighWater = Math.max(this.liveHighWater, this.live);
       return { buffer: reused, size };
     }
-    if (this.reclaimIdle && size >= this.reclaimMinBytes) this.evictIdle(size);
+    if (this.reclaimIdle && size >= this.reclaimMinBytes) {
+      this.evictIdle(this.live + this.pooled + size - Math.max(this.liveHighWater, this.live + size));
+    }
     if (this.live + this.pooled + size > this.budgetBytes) this.trim();
     if (this.live + size > this.budgetBytes) {
       throw new LimitError(
@@ -127,6 +134,7 @@ export class BufferPool {
     this.created++;
     this.live += size;
     this.peakLive = Math.max(this.peakLive, this.live);
+    this.liveHighWater = Math.max(this.liveHighWater, this.live);
     this.peakAllocated = Math.max(this.peakAllocated, this.live + this.pooled);
     return { buffer, size };
   }
@@ -160,7 +168,7 @@ export class BufferPool {
 
   /** Destroys idle buffers, oldest released first, until `bytes` are freed or none is left. */
   private evictIdle(bytes: number): void {
-    if (this.idleOrder.size === 0) return;
+    if (bytes <= 0 || this.idleOrder.size === 0) return;
     this.beforeDestroy();
     let freed = 0;
     for (const [buffer, size] of this.idleOrder) {
