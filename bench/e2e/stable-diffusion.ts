@@ -21,7 +21,7 @@ import type { SchedulerConfig } from '../../src/pipeline/schedulers/config.js';
 import type { Gpu } from '../../src/runtime/gpu.js';
 import { benchValues } from '../peers/layers.js';
 import type { E2eCase } from './case.js';
-import { rssSampler, vmHwmBytes } from './memory.js';
+import { resetVmHwm, rssSampler, vmHwmBytes } from './memory.js';
 import { f32Bytes, randomFor } from './weights.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -203,6 +203,7 @@ function generationMemoryCase(load: (gpu: Gpu) => Promise<Sd>): E2eCase<Sd> {
       const gib = (b: number) => `${(b / 2 ** 30).toFixed(3)} GiB`;
       const vsWeights = (b: number) => `${gib(b)} (${(b / m.weightBytes).toFixed(3)}× weights)`;
       return async () => {
+        const hwmReset = resetVmHwm();
         const rss = rssSampler(50);
         const rssBefore = process.memoryUsage.rss();
         const phases: string[] = [];
@@ -232,7 +233,7 @@ function generationMemoryCase(load: (gpu: Gpu) => Promise<Sd>): E2eCase<Sd> {
             `sd15 generation 512² memory: f32 weights ${gib(m.weightBytes)}; RSS before the run ${vsWeights(rssBefore)}`,
             ...phases.map((p) => `  ${p}`),
             `  peak RSS (sampled every 50 ms and per step) ${vsWeights(peakRss)}`,
-            `  VmHWM (whole process, loading included) ${hwm === null ? 'n/a' : vsWeights(hwm)}`,
+            `  VmHWM (${hwmReset ? 'of this run: reset before it' : 'whole process, loading included'}) ${hwm === null ? 'n/a' : vsWeights(hwm)}`,
             `  pool: peak allocated ${vsWeights(s.peakAllocatedBytes)}, peak live ${gib(s.peakLiveBytes)}, buffers created ${s.buffersCreated}`,
           ];
           console.error(lines.join('\n'));
