@@ -25,3 +25,4 @@ export type { TileOptions } from './nn/vae/tiled-decode.js';
 export type { Timesteps } from './nn/timestep.js';
 export * from './verify/index.js';
 export * from './io/index.js';
+export * from './quality/index.js';

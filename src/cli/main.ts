@@ -9,6 +9,7 @@ import { registerInspect } from './inspect.js';
 import { registerVerify } from './verify.js';
 import { registerBenchCommands } from './bench.js';
 import { registerMedvae } from './medvae.js';
+import { registerQuality } from './quality.js';
 
 const program = new Command();
 program.name('medgpu').description('WebGPU engine for medical generative imaging: Stable Diffusion / RoentGen and MedVAE').version('0.1.0');
@@ -60,6 +61,7 @@ bench
 registerMedvae(program);
 registerGenerate(program);
 registerVerify(program);
+registerQuality(program);
 
 registerInspect(program);
 

@@ -15,31 +15,9 @@ import {
   wasserstein1,
 } from '../../src/quality/histogram-flags.js';
 import { type Plane, makePlane } from '../../src/quality/plane.js';
-import { constantPlane, lcg, noiseOf, plus, randomPlane } from './planes.js';
+import { constantPlane, lcg, noiseOf, plus, randomPlane, xrayLike } from './planes.js';
 
 const RUNS = Number(process.env.FC_RUNS ?? 25);
-
-/**
- * One modality's look, like a radiograph: a dark background (0.1) around a bright elliptical body (0.5-0.8) with
- * tissue-like structure, and a little noise; the body's size and place vary with the seed.
- */
-function xrayLike(seed: number): Plane {
-  const rnd = lcg(seed);
-  const tissue = randomPlane(64, 48, seed + 7, 0, 8);
-  const cx = 32 + 6 * (rnd() - 0.5);
-  const cy = 24 + 6 * (rnd() - 0.5);
-  const rx = 20 + 6 * rnd();
-  const ry = 15 + 5 * rnd();
-  const data = new Float32Array(64 * 48);
-  for (let y = 0; y < 48; y++) {
-    for (let x = 0; x < 64; x++) {
-      const inside = ((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2 < 1;
-      const v = inside ? 0.5 + 0.3 * (tissue.data[y * 64 + x] as number) : 0.1;
-      data[y * 64 + x] = Math.min(1, Math.max(0, v + 0.04 * (rnd() - 0.5)));
-    }
-  }
-  return makePlane(64, 48, data);
-}
 
 const flagsOf = (p: Plane, ref?: ReturnType<typeof referenceHistogram>) =>
   intensityFlags(intensityStats(p), DEFAULT_HISTOGRAM_THRESHOLDS, ref).map((f) => f.flag);

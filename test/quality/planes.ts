@@ -59,3 +59,25 @@ export function shifted(p: Plane, dx: number, dy: number): Plane {
 export function constantPlane(w: number, h: number, v: number): Plane {
   return makePlane(w, h, new Float32Array(w * h).fill(v));
 }
+
+/**
+ * One modality's look, like a radiograph: a dark background (0.1) around a bright elliptical body (0.5-0.8) with
+ * tissue-like structure, and a little noise; the body's size and place vary with the seed.
+ */
+export function xrayLike(seed: number, w = 64, h = 48): Plane {
+  const rnd = lcg(seed);
+  const tissue = randomPlane(w, h, seed + 7, 0, 8);
+  const cx = w / 2 + (w / 10) * (rnd() - 0.5);
+  const cy = h / 2 + (h / 8) * (rnd() - 0.5);
+  const rx = w * (0.31 + 0.1 * rnd());
+  const ry = h * (0.31 + 0.1 * rnd());
+  const data = new Float32Array(w * h);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const inside = ((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2 < 1;
+      const v = inside ? 0.5 + 0.3 * (tissue.data[y * w + x] as number) : 0.1;
+      data[y * w + x] = Math.min(1, Math.max(0, v + 0.04 * (rnd() - 0.5)));
+    }
+  }
+  return makePlane(w, h, data);
+}
