@@ -92,6 +92,23 @@ export function pngTextChunks(bytes: Uint8Array): Record<string, string> {
   return text;
 }
 
+/** A whole file's bytes, through the io layer's file adapter (so the browser bundle has no Node import). */
+async function readBytes(path: string): Promise<Uint8Array> {
+  const { fileSource } = await import('../io/node-fs.js');
+  const src = await fileSource(path);
+  try {
+    return await src.read(0, src.size);
+  } finally {
+    await src.close();
+  }
+}
+
+/** SHA-256 as lowercase hex, with Web Crypto (Node 20 and browsers). */
+async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  const digest = new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
 function latin1(b: Uint8Array): string {
   let s = '';
   for (const c of b) s += String.fromCharCode(c);
@@ -119,12 +136,11 @@ export async function readImageFolder(dir: string, opts: { useManifest?: boolean
     if (images.length === 0) throw new MedgpuError('BAD_ARGUMENT', `${manifestPath} lists no images`);
     return { dir, manifest: manifestPath, images };
   }
-  const { readFile } = await import('node:fs/promises');
   const images: FolderImage[] = [];
   for (const e of await listDir(dir)) {
     if (e.isDir || !IMAGE_EXTENSIONS.some((x) => e.name.toLowerCase().endsWith(x))) continue;
     const path = join(dir, e.name);
-    const text = e.name.toLowerCase().endsWith('.png') ? pngTextChunks(await readFile(path)) : {};
+    const text = e.name.toLowerCase().endsWith('.png') ? pngTextChunks(await readBytes(path)) : {};
     images.push({ file: e.name, path, prompt: text.prompt ?? null, seed: text.seed ?? null, sha256: null, manifestLine: null });
   }
   if (images.length === 0) throw new MedgpuError('BAD_ARGUMENT', `${dir} holds no PNG or JPEG images (and no ${MANIFEST_NAME})`);
@@ -133,8 +149,6 @@ export async function readImageFolder(dir: string, opts: { useManifest?: boolean
 
 /** Quality items that read and decode their file when loaded; a manifest checksum that does not match becomes a flag. */
 export async function folderItems(folder: ImageFolder): Promise<QualityItem[]> {
-  const { readFile } = await import('node:fs/promises');
-  const { createHash } = await import('node:crypto');
   const { decodeImage } = await import('../io/read-image.js');
   return folder.images.map((im) => {
     const flags: FlagReason<QualityFlag>[] = [];
@@ -144,9 +158,9 @@ export async function folderItems(folder: ImageFolder): Promise<QualityItem[]> {
       seed: im.seed,
       flags,
       load: async () => {
-        const bytes = await readFile(im.path);
+        const bytes = await readBytes(im.path);
         if (im.sha256) {
-          const got = createHash('sha256').update(bytes).digest('hex');
+          const got = await sha256Hex(bytes);
           if (got !== im.sha256 && !flags.length) {
             flags.push({
               flag: 'checksum-mismatch',
