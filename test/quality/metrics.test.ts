@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fc, test } from '@fast-check/vitest';
 import { describe, expect } from 'vitest';
 import { decodePng } from '../../src/io/png.js';
+import { ssim as medvaeSsim } from '../../src/pipeline/medvae/metrics.js';
 import { ShapeError } from '../../src/runtime/errors.js';
 import { downsample2x, msSsim, msSsimScalesThatFit } from '../../src/quality/ms-ssim.js';
 import { type Plane, makePlane, resizeArea, toPlane } from '../../src/quality/plane.js';
@@ -108,6 +109,16 @@ describe('SSIM properties (random sizes and values)', () => {
       const v = [0.05, 0.2, 0.6].map((t) => ssimPlanes(x, plus(x, n, t)));
       expect(v[0]).toBeGreaterThan(v[1] as number);
       expect(v[1]).toBeGreaterThan(v[2] as number);
+    },
+  );
+
+  test.prop([side, side, fc.integer(), fc.integer()], { numRuns: Math.ceil(RUNS / 5) })(
+    "agrees with MedVAE's reconstruction SSIM (the same scikit-image convention, written separately) to 1e-9",
+    (w, h, s1, s2) => {
+      const x = randomPlane(w, h, s1);
+      const y = randomPlane(w, h, s2, 0.5);
+      const grid = (p: Plane) => ({ channels: 1, spatial: [h, w], data: p.data });
+      expect(Math.abs(ssimPlanes(x, y) - medvaeSsim(grid(x), grid(y), 1))).toBeLessThanOrEqual(1e-9);
     },
   );
 
