@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the optional peers of `medgpu bench peers` (never needed by CI or the test suite):
+# Installs the optional peers of `medgpu bench peers` (.ci/run installs the npm ones for test/bench/onnx-encode.test.ts):
 #  - PyTorch on the CPU: Debian's python3-torch for the system /usr/bin/python3 (apt, needs root);
 #  - onnxruntime-node (WebGPU execution provider) and TF.js's WebGPU backend, pinned in
 #    bench/peers/package.json, into bench/peers/node_modules. --ignore-scripts: onnxruntime-node's
