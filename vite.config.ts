@@ -16,6 +16,7 @@ const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 export const BROWSER_ADAPTERS: Readonly<Record<string, string>> = {
   'node-fs.js': here('src/io/browser-fs.ts'),
   'node-webgpu.js': here('src/runtime/browser-webgpu.ts'),
+  'node-batch-fs.js': here('src/pipeline/batch/browser-batch-fs.ts'),
 };
 
 /**

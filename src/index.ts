@@ -11,6 +11,8 @@ export * from './pipeline/schedulers/index.js';
 export * from './pipeline/medvae/index.js';
 export { CLIPTextModel, type CLIPTextOutput, type CLIPTextForwardOptions } from './nn/clip/text-model.js';
 export * from './pipeline/diffusion/index.js';
+export * from './pipeline/batch/index.js';
+export { MEDGPU_VERSION } from './version.js';
 export { UNet2DConditionModel, type UNetForwardOptions, type UNetPretrainedOptions } from './nn/unet/unet-2d-condition.js';
 export { parseUNetConfig, type UNetConfig } from './nn/unet/config.js';
 export {

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
+import { rejectBatchConflicts, runGenerateBatch } from './generate-batch.js';
 import {
   type DType,
   type GeneratedImages,
@@ -27,7 +28,10 @@ import {
 
 export interface GenerateCliOptions {
   model?: string;
-  prompt: string;
+  prompt?: string;
+  /** A .txt/.jsonl prompt file: a resumable batch (generate-batch.ts). */
+  prompts?: string;
+  numImagesPerPrompt?: string;
   negativePrompt?: string;
   steps?: string;
   guidance: string;
@@ -35,7 +39,7 @@ export interface GenerateCliOptions {
   seed?: string;
   width?: string;
   height?: string;
-  numImages: string;
+  numImages?: string;
   initImage?: string;
   strength: string;
   dtype: string;
@@ -125,38 +129,72 @@ class StepBar {
   }
 }
 
+/** `--model`, or the bundled demo pipeline (saying that its output is noise). */
+function modelOrBundled(model: string | undefined, log: (s: string) => void): string {
+  if (model) return model;
+  const bundled = bundledModel();
+  if (!bundled) {
+    throw new MedgpuError(
+      'BAD_ARGUMENT',
+      'no --model given and the bundled demo pipeline is not installed; pass --model <diffusers pipeline folder>',
+    );
+  }
+  log(`No --model given: using the bundled tiny random-weight pipeline (${bundled}).`);
+  log('Its weights are random, so the output is noise, not an image of anything: this run only shows that the engine works here.');
+  return bundled;
+}
+
 /** Runs `generate`; `env.gpu` reuses a device (it is then left open), otherwise one is created and destroyed. */
 export async function runGenerate(o: GenerateCliOptions, env: { gpu?: Gpu } = {}): Promise<void> {
   const log = o.json ? (s: string) => console.error(s) : (s: string) => console.log(s);
   if (o.dtype !== 'f32' && o.dtype !== 'f16') throw new MedgpuError('BAD_ARGUMENT', `--dtype must be f32 or f16, got ${o.dtype}`);
+  if (o.prompts !== undefined) {
+    rejectBatchConflicts(o);
+    return runGenerateBatch(
+      {
+        model: modelOrBundled(o.model, log),
+        prompts: o.prompts,
+        numImagesPerPrompt: int(o.numImagesPerPrompt, '--num-images-per-prompt', 1),
+        negativePrompt: o.negativePrompt,
+        steps: int(o.steps, '--steps', 1),
+        guidance: num(o.guidance, '--guidance'),
+        scheduler: o.scheduler,
+        seed: seedOf(o.seed),
+        width: int(o.width, '--width', 8),
+        height: int(o.height, '--height', 8),
+        dtype: o.dtype as DType,
+        variant: o.variant,
+        clipSkip: int(o.clipSkip, '--clip-skip', 0),
+        tiledDecode: o.tiledDecode ?? false,
+        out: o.out,
+        overwrite: o.overwrite,
+        json: o.json,
+      },
+      env,
+    );
+  }
+  if (o.prompt === undefined) throw new MedgpuError('BAD_ARGUMENT', 'give a prompt (--prompt "...") or a prompt file (--prompts FILE)');
+  if (o.numImagesPerPrompt !== undefined)
+    throw new MedgpuError('BAD_ARGUMENT', '--num-images-per-prompt goes with --prompts; for one prompt use --num-images');
+  const prompt = o.prompt;
   if (o.initImage && (o.width || o.height)) {
     throw new MedgpuError('BAD_ARGUMENT', '--width/--height cannot be used with --init-image: the output has the init image size');
   }
   const common = {
-    prompt: o.prompt,
+    prompt,
     negativePrompt: o.negativePrompt,
     numInferenceSteps: int(o.steps, '--steps', 1),
     guidanceScale: num(o.guidance, '--guidance'),
     scheduler: o.scheduler,
     seed: seedOf(o.seed) ?? BigInt(randomSeed()),
-    numImagesPerPrompt: int(o.numImages, '--num-images', 1),
+    numImagesPerPrompt: int(o.numImages ?? '1', '--num-images', 1),
     clipSkip: int(o.clipSkip, '--clip-skip', 0),
     vaeTiling: o.tiledDecode ?? false,
   };
-  let model = o.model;
-  if (!model) {
-    model = bundledModel() ?? undefined;
-    if (!model)
-      throw new MedgpuError(
-        'BAD_ARGUMENT',
-        'no --model given and the bundled demo pipeline is not installed; pass --model <diffusers pipeline folder>',
-      );
-    log(`No --model given: using the bundled tiny random-weight pipeline (${model}).`);
-    log('Its weights are random, so the output is noise, not an image of anything: this run only shows that the engine works here.');
-  }
+  const model = modelOrBundled(o.model, log);
   const strength = o.initImage ? num(o.strength, '--strength') : undefined;
   // The file names are known before generating, so an existing file stops the run before any work.
-  const names = imageFileNames(o.prompt, common.seed, common.numImagesPerPrompt ?? 1);
+  const names = imageFileNames(prompt, common.seed, common.numImagesPerPrompt ?? 1);
   await assertCanWrite(
     names.map((n) => join(o.out, n)),
     o.overwrite,
@@ -211,13 +249,13 @@ export async function runGenerate(o: GenerateCliOptions, env: { gpu?: Gpu } = {}
       names,
       overwrite: o.overwrite,
       metadata: (i) => ({
-        prompt: o.prompt,
+        prompt,
         negativePrompt: o.negativePrompt ?? '',
         seed: result.seed,
         steps: common.numInferenceSteps ?? 50,
         guidance: common.guidanceScale,
         scheduler: result.scheduler,
-        model: model as string,
+        model,
         width: result.width,
         height: result.height,
         strength,
@@ -255,15 +293,23 @@ export function registerGenerate(program: Command): void {
     .command('generate')
     .description('text-to-image (or image-to-image with --init-image) with a Stable Diffusion 1.x/2.x diffusers pipeline, e.g. RoentGen')
     .option('--model <dir>', 'diffusers pipeline folder (model_index.json, unet/, vae/, ...); default: the bundled tiny random-weight demo')
-    .requiredOption('-p, --prompt <text>', 'the prompt')
+    .option('-p, --prompt <text>', 'the prompt (or --prompts FILE for a batch)')
+    .option(
+      '--prompts <file>',
+      'a resumable batch: .txt (one prompt per line; blank and # lines skipped) or .jsonl (one {"prompt", "negative_prompt"?, "seed"?, "guidance"?, "num_images"?} per line); images go to --out with manifest.jsonl and batch.json, and re-running the same command resumes',
+    )
+    .option('--num-images-per-prompt <n>', 'with --prompts: images per prompt (default 1)')
     .option('-n, --negative-prompt <text>', 'what to steer away from (used when --guidance > 1)')
     .option('--steps <n>', 'num_inference_steps (default 50)')
     .option('--guidance <g>', 'classifier-free guidance scale; <= 1 turns guidance off', '7.5')
     .option('--scheduler <name>', "ddim, pndm, euler, euler_a, dpm++2m, lms or a diffusers class name (default: the model's)")
-    .option('--seed <n>', 'seed of the torch CPU generator (same seed, same latents as diffusers); default random')
+    .option(
+      '--seed <n>',
+      'seed of the torch CPU generator (same seed, same latents as diffusers); default random. With --prompts: the base seed each image seed derives from (recorded in batch.json, reused on resume)',
+    )
     .option('--width <px>', 'multiple of 8 (default: the model sample size)')
     .option('--height <px>', 'multiple of 8 (default: the model sample size)')
-    .option('--num-images <n>', 'images for the prompt', '1')
+    .option('--num-images <n>', 'images for the prompt (default 1)')
     .option('--init-image <file>', 'PNG/JPEG to start from (image-to-image); its sides must be multiples of 8')
     .option('--strength <s>', 'image-to-image: how much of the schedule runs, 0..1', '0.8')
     .option('--clip-skip <k>', 'use the (k+1)-th last text encoder layer (diffusers clip_skip)')
@@ -271,7 +317,19 @@ export function registerGenerate(program: Command): void {
     .option('--dtype <f32|f16>', 'weight and activation storage (f16 needs shader-f16)', 'f32')
     .option('--variant <name>', 'weight file variant, e.g. fp16')
     .option('-o, --out <dir>', 'output folder (created if missing)', '.')
-    .option('--overwrite', 'replace existing files of the same name')
+    .option(
+      '--overwrite',
+      "replace existing files of the same name (with --prompts: files at the batch's names that are not in its manifest)",
+    )
     .option('--json', 'print a JSON summary on stdout (messages go to stderr)')
+    .addHelpText(
+      'after',
+      `
+Batches (--prompts): each image's seed derives from (--seed, prompt index, image index), or is the prompt
+line's own "seed" + image index; its PNG is written atomically and then recorded in DIR/manifest.jsonl (file,
+sha256, prompt, seed, settings, time). Re-running the same command resumes: finished images are verified and
+skipped, partial files of a killed run are removed. Resuming with other settings is refused.
+  medgpu generate --model ./roentgen --prompts prompts.jsonl --num-images-per-prompt 4 --steps 30 --seed 1 --out dataset/`,
+    )
     .action(runGenerate);
 }
