@@ -55,7 +55,7 @@ const PROMPTS = [
 const PER_PROMPT = 4;
 const TOTAL = PROMPTS.length * PER_PROMPT;
 
-const env = { ...process.env, MESA_SHADER_CACHE_DIR: join(root, 'shader-cache'), NO_COLOR: '1' };
+const env: NodeJS.ProcessEnv = { ...process.env, MESA_SHADER_CACHE_DIR: join(root, 'shader-cache'), NO_COLOR: '1' };
 delete env.MESA_SHADER_CACHE_DISABLE;
 
 function args(prompts: string, out: string): string[] {
@@ -125,17 +125,18 @@ class Child {
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function manifestLines(dir: string): { file: string; sha256: string; prompt_index: number; image_index: number }[] {
+function manifestLines(dir: string): { file: string; sha256: string; seed: string; prompt_index: number; image_index: number }[] {
   let text: string;
   try {
     text = readFileSync(join(dir, 'manifest.jsonl'), 'utf8');
   } catch {
     return [];
   }
-  const lines = text.split('\n');
-  // A kill may cut the line being appended (the last); the next run cuts it off.
-  const whole = text.endsWith('\n') ? lines.slice(0, -1) : lines.slice(0, -1);
-  return whole.map((l) => JSON.parse(l));
+  // The last piece is '' after a final newline, or the line a kill cut while it was appended (the next run cuts it off).
+  return text
+    .split('\n')
+    .slice(0, -1)
+    .map((l) => JSON.parse(l));
 }
 
 /** Every manifest line names a whole file with its hash, once. */
@@ -211,17 +212,10 @@ it(`a ${TOTAL}-image batch survives SIGKILLs at random moments and resumes to a 
   }
 
   // One image of the batch is `medgpu generate -p <prompt> --seed <its seed>` (same settings).
-  const one = m.find((e) => e.prompt_index === 1 && e.image_index === 2) as { file: string; seed?: string };
+  const one = m.find((e) => e.prompt_index === 1 && e.image_index === 2);
+  if (!one) throw new Error('image 1/2 is missing');
   const single = join(root, 'single');
-  const seed = String(
-    (
-      JSON.parse(
-        readFileSync(join(out, 'manifest.jsonl'), 'utf8')
-          .split('\n')
-          .find((l) => l.includes(one.file)) as string,
-      ) as { seed: string }
-    ).seed,
-  );
+  const seed = one.seed;
   const s = new Child([
     '-p',
     'left pleural effusion',
