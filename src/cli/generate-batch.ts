@@ -53,10 +53,10 @@ class ImageBar {
   constructor(done: number, total: number) {
     if (!this.tty) return;
     this.bar = new cliProgress.SingleBar(
-      { stream: process.stderr, hideCursor: true, format: ' images {bar} {value}/{total} | {rate} img/s | ETA {eta}' },
+      { stream: process.stderr, hideCursor: true, format: ' images {bar} {value}/{total} | {rate} img/s | ETA {remaining}' },
       cliProgress.Presets.shades_classic,
     );
-    this.bar.start(total, done, { rate: '-', eta: '?' });
+    this.bar.start(total, done, { rate: '-', remaining: '?' });
   }
 
   update(p: BatchProgress): void {
@@ -64,7 +64,7 @@ class ImageBar {
     const rate = p.generated / ((performance.now() - this.t0) / 1000);
     const eta = seconds((p.total - p.done) / rate);
     if (this.bar) {
-      this.bar.update(p.done, { rate: rate.toFixed(2), eta });
+      this.bar.update(p.done, { rate: rate.toFixed(2), remaining: eta });
       return;
     }
     console.error(
