@@ -157,7 +157,11 @@ describe('batch folder', () => {
     const { dir, o } = setup();
     const ac = new AbortController();
     const f = fakeRenderer();
-    await runAll(o, async (job) => (f.calls.length === 1 && ac.abort(), f.render(job)), ac.signal);
+    const stopAfterTwo = async (job: BatchJob) => {
+      if (f.calls.length === 1) ac.abort();
+      return f.render(job);
+    };
+    await runAll(o, stopAfterTwo, ac.signal);
     const b = await prepareBatch(o);
     const jobs = b.jobs;
     await b.release();
