@@ -12,7 +12,8 @@
  *    lane-wise then as a tree in workgroup memory, and writes per-channel coefficients
  *    (mean, rstd·gamma, beta).
  * 3. apply: same grid as stats; y = act((x - mean)·(rstd·gamma) + beta), each lane keeping its channel's
- *    coefficients in registers.
+ *    coefficients in registers. `inPlace` writes y over x (one read_write binding: WebGPU forbids binding a
+ *    buffer as read and read_write storage in one dispatch), so a caller that no longer needs x saves a map.
  * Chunks are bound as ranges, so maps larger than `maxStorageBufferBindingSize` are split into launches.
  *
  * Layer norm over the last axis (CLIP, the UNet transformer blocks): one invocation per row, shifted
@@ -41,6 +42,11 @@ export interface GroupNormSpec {
   silu?: boolean;
   /** Binding-size limit to split against (default and cap: the device's maxStorageBufferBindingSize). */
   maxBindingBytes?: number;
+  /**
+   * Write the result over x and return x itself (no output map is allocated): for callers that hand x over,
+   * e.g. a resnet's own intermediate, or its input once the shortcut has been computed.
+   */
+  inPlace?: boolean;
 }
 
 export interface NormAffine {
@@ -224,10 +230,22 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
 `;
 }
 
-function applyKernel(c: VecConfig, silu: boolean): string {
+/**
+ * In place (`inPlace`), x is the one read_write binding and the stores go back to x. The main loop's clamped
+ * duplicate lanes (see LOOP_SETUP) must then not store: a duplicate could load an element after its owner
+ * has overwritten it and store it normalised twice. So in place every store is guarded by `live` (a lane's
+ * elements are read and written by that lane alone; other lanes' loads of them are discarded).
+ */
+function applyKernel(c: VecConfig, silu: boolean, inPlace: boolean): string {
   const { T, F } = vecTypes(c);
   const act = (v: string) => (silu ? `${v} / (1.0 + exp(-${v}))` : v);
-  return `${enables(c.dtype)}${storage(0, 'x', T, 'read')}${storage(1, 'coef', F, 'read')}${storage(2, 'y', T, 'read_write')}${statsParams.declare(3)}
+  const bind = inPlace
+    ? `${storage(0, 'x', T, 'read_write')}${storage(1, 'coef', F, 'read')}${statsParams.declare(2)}`
+    : `${storage(0, 'x', T, 'read')}${storage(1, 'coef', F, 'read')}${storage(2, 'y', T, 'read_write')}${statsParams.declare(3)}`;
+  const out = inPlace ? 'x' : 'y';
+  const store = (i: string, v: string) =>
+    inPlace ? `if (live) { x[base + ${i}] = ${T}(${act(v)}); }` : `y[ybase + ${i}] = ${T}(${act(v)});`;
+  return `${enables(c.dtype)}${bind}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
 ${LANE_LAYOUT}
@@ -245,12 +263,12 @@ ${LOOP_SETUP}
     var t = 0u;
     for (; t + ${UNROLL}u <= full; t += ${UNROLL}u) {
 ${unrolled((u) => `      let i${u} = ((t + ${u}u) * p.R + slot) * p.C + chc;\n      let v${u} = (${F}(x[base + i${u}]) - mean) * mul + add;`)}
-${unrolled((u) => `      y[ybase + i${u}] = ${T}(${act(`v${u}`)});`)}
+${unrolled((u) => `      ${store(`i${u}`, `v${u}`)}`)}
     }
     for (; t < steps; t++) {
       let row = t * p.R + slot;
       let v = (${F}(x[base + min(row, rows - 1u) * p.C + chc]) - mean) * mul + add;
-      if (live && row < rows) { y[ybase + row * p.C + ch] = ${T}(${act('v')}); }
+      if (live && row < rows) { ${out}[${inPlace ? 'base' : 'ybase'} + row * p.C + ch] = ${T}(${act('v')}); }
     }
   }
 }
@@ -288,7 +306,7 @@ function laneLayout(C: number, V: number, maxRows: number, sampleRows: number) {
 
 /**
  * Group norm of a channels-last map x [N, ...spatial, C] (spatial may be empty, 2D or 3D); same shape and
- * dtype out. Statistics are f32 with the biased variance, as PyTorch.
+ * dtype out (x itself with `inPlace`). Statistics are f32 with the biased variance, as PyTorch.
  */
 export function groupNorm(gpu: Gpu, x: Tensor, affine: NormAffine, spec: GroupNormSpec): Tensor {
   if (x.rank < 2) throw new ShapeError(`groupNorm: x ${shapeString(x.shape)} must be [N, ...spatial, C]`);
@@ -299,7 +317,8 @@ export function groupNorm(gpu: Gpu, x: Tensor, affine: NormAffine, spec: GroupNo
     throw new ShapeError(`groupNorm: ${G} groups do not divide the ${C} channels of x ${shapeString(x.shape)}`);
   }
   checkAffine('groupNorm', x, C, affine);
-  const y = gpu.empty(x.shape, x.dtype, 'group norm out');
+  const inPlace = !!spec.inPlace;
+  const y = inPlace ? x : gpu.empty(x.shape, x.dtype, 'group norm out');
   if (y.numel === 0) return y;
   const P = x.numel / (N * C);
   const dtype = x.dtype;
@@ -382,11 +401,12 @@ export function groupNorm(gpu: Gpu, x: Tensor, affine: NormAffine, spec: GroupNo
     for (const u of units) {
       const { row0, rows } = unitRange(u);
       const xr = bindElements(gpu, x, row0 * C, rows * C);
-      const yr = bindElements(gpu, y, row0 * C, rows * C);
+      // In place, the stores go to x's own range (the apply of one unit touches only its own rows).
+      const yr = inPlace ? xr : bindElements(gpu, y, row0 * C, rows * C);
       gpu.dispatch({
-        key: `groupnorm.apply:${dtype}:${vc.V}:${!!spec.silu}`,
-        code: () => applyKernel(vc, !!spec.silu),
-        bindings: [xr.binding, coef, yr.binding],
+        key: `groupnorm.apply:${dtype}:${vc.V}:${!!spec.silu}:${inPlace ? 'inplace' : 'out'}`,
+        code: () => applyKernel(vc, !!spec.silu, inPlace),
+        bindings: inPlace ? [xr.binding, coef] : [xr.binding, coef, yr.binding],
         params: values(u, xr.elemOff, yr.elemOff, row0),
         workgroups: [u.nc, u.nn, 1],
         cost: { flops: (spec.silu ? 8 : 3) * rows * C, bytes: 2 * es * rows * C },

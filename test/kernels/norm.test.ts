@@ -22,11 +22,14 @@ const values = (n: number, seed: number, dtype: DType, spread = 2, offset = 0) =
   return dtype === 'f16' ? roundToF16(v) : v;
 };
 
-/** Asserts that every binding of x's or y's buffer stays within `limit` bytes. */
-function expectSplit(seen: { buffer: GPUBuffer; size: number }[], tensors: Tensor[], limit: number) {
+/**
+ * Asserts that every binding of x's or y's buffer stays within `limit` bytes (at least `min` bindings: x and
+ * y of each launch, one binding of x per launch in place).
+ */
+function expectSplit(seen: { buffer: GPUBuffer; size: number }[], tensors: Tensor[], limit: number, min = 3) {
   const bufs = new Set(tensors.map((t) => t.buffer));
   const mine = seen.filter((b) => bufs.has(b.buffer));
-  expect(mine.length).toBeGreaterThan(2);
+  expect(mine.length).toBeGreaterThanOrEqual(min);
   for (const b of mine) expect(b.size).toBeLessThanOrEqual(limit);
 }
 
@@ -50,7 +53,7 @@ interface GnCase {
  * of u·|mean|·rstd in the standardised value z. So |err| <= |γ|·(1e-5·(1 + |z|) + 4u·|mean|·rstd) + 1e-6
  * (SiLU's slope is below 1.1, inside the margin), plus 2⁻¹⁰·|y| for f16 output rounding.
  */
-async function checkGroupNorm(gpu: Gpu, c: GnCase, dtype: DType, maxBindingBytes?: number) {
+async function checkGroupNorm(gpu: Gpu, c: GnCase, dtype: DType, maxBindingBytes?: number, inPlace = false) {
   const C = c.groups * c.perGroup;
   const shape = [c.n, ...c.sp, C];
   const numel = shape.reduce((a, b) => a * b, 1);
@@ -65,12 +68,18 @@ async function checkGroupNorm(gpu: Gpu, c: GnCase, dtype: DType, maxBindingBytes
     const gamma = gv && gpu.upload(gv, [C], dtype);
     const beta = bv && gpu.upload(bv, [C], dtype);
     let y: Tensor | undefined;
+    const spec = { groups: c.groups, eps: c.eps, silu: c.silu, maxBindingBytes, inPlace };
     const seen = bindings(gpu, () => {
-      y = poisoned(gpu, shape, dtype, () =>
-        groupNorm(gpu, x, { gamma, beta }, { groups: c.groups, eps: c.eps, silu: c.silu, maxBindingBytes }),
-      );
+      if (!inPlace) y = poisoned(gpu, shape, dtype, () => groupNorm(gpu, x, { gamma, beta }, spec));
+      else {
+        // In place: no output map is allocated, the result is x itself.
+        const live = gpu.memory().liveBytes;
+        y = groupNorm(gpu, x, { gamma, beta }, spec);
+        expect(y).toBe(x);
+        expect(gpu.memory().liveBytes).toBe(live);
+      }
     });
-    if (maxBindingBytes !== undefined) expectSplit(seen, [x, y as Tensor], maxBindingBytes);
+    if (maxBindingBytes !== undefined) expectSplit(seen, [x, y as Tensor], maxBindingBytes, inPlace ? 2 : 3);
     const got = await gpu.read(y as Tensor);
     // Per (sample, group): mean and rstd, for the bound.
     const stats = new Map<number, { mean: number; rstd: number }>();
@@ -117,31 +126,48 @@ const gnCase = (rank: 2 | 3): fc.Arbitrary<GnCase> =>
 
 describe('groupNorm', () => {
   for (const rank of [2, 3] as const) {
-    test.prop([gnCase(rank), fc.constantFrom('f32', 'f16') as fc.Arbitrary<DType>], { numRuns: RUNS })(
-      `${rank}D channels-last maps, any group count, affine and SiLU, f32 and f16 storage: |err| <= |γ|·(1e-5·(1+|z|) + 4u·|mean|·rstd) + 1e-6 (+ 2⁻¹⁰|y| f16)`,
-      async (c, dtype) => {
+    test.prop([gnCase(rank), fc.constantFrom('f32', 'f16') as fc.Arbitrary<DType>, fc.boolean()], { numRuns: RUNS })(
+      `${rank}D channels-last maps, any group count, affine and SiLU, f32 and f16 storage, out of place and in place: |err| <= |γ|·(1e-5·(1+|z|) + 4u·|mean|·rstd) + 1e-6 (+ 2⁻¹⁰|y| f16)`,
+      async (c, dtype, inPlace) => {
         const gpu = await getGpu();
         if (dtype === 'f16' && !gpu.hasF16) return;
-        await checkGroupNorm(gpu, c, dtype);
+        await checkGroupNorm(gpu, c, dtype, undefined, inPlace);
       },
     );
   }
 
-  test('many chunks per group, C not a multiple of the 64 lanes, a mean 10⁴ times the spread (naive E[x²]−E[x]² fails)', async () => {
+  test.each([false, true])(
+    'many chunks per group, C not a multiple of the 64 lanes, a mean 10⁴ times the spread (naive E[x²]−E[x]² fails); in place: %s',
+    async (inPlace) => {
+      const gpu = await getGpu();
+      // 48×50 positions × 130 channels: 19 chunks of 127 rows per sample (lanes 0..63 then 64..127, 128..129); groups of 13 channels.
+      await checkGroupNorm(
+        gpu,
+        { n: 2, sp: [48, 50], groups: 10, perGroup: 13, eps: 1e-6, affine: true, silu: true, offset: 1e4, spread: 1, seed: 5 },
+        'f32',
+        undefined,
+        inPlace,
+      );
+    },
+  );
+
+  // The main loop's clamped duplicate lanes must not store in place (they would store twice-normalised values).
+  test.each([
+    [5, 1, 'scalar path, 5 lanes per row: 12 row slots and 4 clamped duplicate lanes'],
+    [4, 3, 'vector path, 3 lanes per row: 21 row slots and a duplicate lane'],
+    [4, 65, 'vector path, 65 vectors per row: a second block of 1 live and 63 duplicate lanes'],
+  ] as const)('in place, %i groups of %i channels (%s): every element normalised once', async (groups, perGroup, _why) => {
     const gpu = await getGpu();
-    // 48×50 positions × 130 channels: 19 chunks of 127 rows per sample (lanes 0..63 then 64..127, 128..129); groups of 13 channels.
-    await checkGroupNorm(
-      gpu,
-      { n: 2, sp: [48, 50], groups: 10, perGroup: 13, eps: 1e-6, affine: true, silu: true, offset: 1e4, spread: 1, seed: 5 },
-      'f32',
-    );
+    // 37·29 rows per sample: not a multiple of the row slots, so the tail loop runs too.
+    const c: GnCase = { n: 2, sp: [37, 29], groups, perGroup, eps: 1e-6, affine: true, silu: true, offset: 3, spread: 2, seed: perGroup };
+    await checkGroupNorm(gpu, c, 'f32', undefined, true);
   });
 
-  test.prop([gnCase(2), fc.constantFrom(2, 3, 7), fc.constantFrom('f32', 'f16') as fc.Arbitrary<DType>], {
+  test.prop([gnCase(2), fc.constantFrom(2, 3, 7), fc.constantFrom('f32', 'f16') as fc.Arbitrary<DType>, fc.boolean()], {
     numRuns: Math.max(3, Math.ceil(RUNS / 3)),
   })(
-    'maps over the binding limit (small, artificial) are split into offset-bound ranges: every binding within the limit',
-    async (c, parts, dtype) => {
+    'maps over the binding limit (small, artificial) are split into offset-bound ranges, out of place and in place: every binding within the limit',
+    async (c, parts, dtype, inPlace) => {
       const gpu = await getGpu();
       if (dtype === 'f16' && !gpu.hasF16) return;
       const big = { ...c, sp: c.sp.map((d) => d + 6) };
@@ -151,14 +177,19 @@ describe('groupNorm', () => {
       // At least the launcher's alignment slack plus one chunk of row slots (up to 64 rows).
       const limit = Math.max(Math.ceil(xBytes / parts), 256 + 8 + 64 * C * es);
       const before = gpu.recorder.dispatches;
-      await checkGroupNorm(gpu, big, dtype, limit);
+      await checkGroupNorm(gpu, big, dtype, limit, inPlace);
       expect(gpu.recorder.dispatches - before).toBeGreaterThanOrEqual(3);
     },
   );
 
-  test.each(['f32', 'f16'] as const)(
-    'a VAE-like map (128 channels: 4-channel vector path) split over the binding limit (%s)',
-    async (dtype) => {
+  test.each([
+    ['f32', false],
+    ['f16', false],
+    ['f32', true],
+    ['f16', true],
+  ] as const)(
+    'a VAE-like map (128 channels: 4-channel vector path) split over the binding limit (%s, in place: %s)',
+    async (dtype, inPlace) => {
       const gpu = await getGpu();
       if (dtype === 'f16' && !gpu.hasF16) return;
       const c: GnCase = {
@@ -174,7 +205,7 @@ describe('groupNorm', () => {
         seed: 77,
       };
       const es = dtype === 'f32' ? 4 : 2;
-      await checkGroupNorm(gpu, c, dtype, Math.ceil((30 * 31 * 128 * es) / 3));
+      await checkGroupNorm(gpu, c, dtype, Math.ceil((30 * 31 * 128 * es) / 3), inPlace);
     },
   );
 
