@@ -18,9 +18,17 @@ export class GroupNorm {
     this.bias = scope.tensor('bias', [channels]);
   }
 
-  /** x [N, ..., C] → same shape; `silu` fuses the activation that follows most norms in diffusers. */
-  forward(gpu: Gpu, x: Tensor, opts: { silu?: boolean } = {}): Tensor {
-    return groupNorm(gpu, x, { gamma: this.weight.value, beta: this.bias.value }, { groups: this.groups, eps: this.eps, silu: opts.silu });
+  /**
+   * x [N, ..., C] → same shape; `silu` fuses the activation that follows most norms in diffusers; `inPlace`
+   * writes the result over x and returns x (for an x the caller no longer needs).
+   */
+  forward(gpu: Gpu, x: Tensor, opts: { silu?: boolean; inPlace?: boolean } = {}): Tensor {
+    return groupNorm(
+      gpu,
+      x,
+      { gamma: this.weight.value, beta: this.bias.value },
+      { groups: this.groups, eps: this.eps, silu: opts.silu, inPlace: opts.inPlace },
+    );
   }
 }
 

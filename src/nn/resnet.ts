@@ -45,26 +45,40 @@ export class ResnetBlock2D {
     this.convShortcut = cin !== cout ? new Conv(scope.child('conv_shortcut'), cin, cout, { dims: 2, kernel: 1 }) : null;
   }
 
-  /** x [B, H, W, Cin] → [B, H, W, Cout]. `tembAct` is silu(temb) [B, T], shared by every resnet of a UNet. */
-  forward(gpu: Gpu, x: Tensor, tembAct?: Tensor): Tensor {
-    // Intermediates are released as soon as the next one exists, so at most the input and three maps
-    // (norm2 output, shortcut, result) are alive: a 512² VAE level holds 128–256 MiB per map in f32.
+  /**
+   * x [B, H, W, Cin] → [B, H, W, Cout]. `tembAct` is silu(temb) [B, T], shared by every resnet of a UNet.
+   * `consume`: the caller hands x over (it is released here, as early as possible, and must not be used
+   * after); with a conv_shortcut, norm1 then normalises x in place.
+   */
+  forward(gpu: Gpu, x: Tensor, tembAct?: Tensor, opts: { consume?: boolean } = {}): Tensor {
+    // Intermediates are released as soon as the next one exists, and norm2 works in place on h (the block's
+    // own map). Live maps at most, f32 at a 512² VAE level: 128–256 MiB each.
+    // - default: x, n1 and h around conv1; x, h, shortcut and the result around conv2.
+    // - consume with a conv_shortcut: the shortcut is computed first, so x is needed only by norm1, which
+    //   overwrites it, and by conv1; x is gone before conv2: x, shortcut and h around conv1, then shortcut, h
+    //   and the result. (256 → 128 channels at 512²: 512 MiB at most instead of 640.)
+    // - consume without one: x is the residual until the end, so norm1 cannot overwrite it.
+    const consume = opts.consume === true;
+    const early = consume && this.convShortcut !== null;
+    const batch = x.dim(0);
     return gpu.scope(() => {
-      const n1 = this.norm1.forward(gpu, x, { silu: true });
+      let shortcut = early ? (this.convShortcut as Conv).forward(gpu, x) : null;
+      const n1 = this.norm1.forward(gpu, x, { silu: true, inPlace: early });
       let h = this.conv1.forward(gpu, n1);
-      n1.release();
+      n1.release(); // x itself when in place
       if (this.timeEmbProj) {
         if (!tembAct) throw new MedgpuError('BAD_ARGUMENT', 'ResnetBlock2D: this block has a time_emb_proj and needs the time embedding');
         const t = this.timeEmbProj.forward(gpu, tembAct);
-        const withTime = add(gpu, h, t.reshape([x.dim(0), 1, 1, this.opts.outChannels]));
+        const withTime = add(gpu, h, t.reshape([batch, 1, 1, this.opts.outChannels]));
         h.release();
         h = withTime;
       }
-      const n2 = this.norm2.forward(gpu, h, { silu: true });
-      h.release();
-      const shortcut = this.convShortcut ? this.convShortcut.forward(gpu, x) : x;
+      const n2 = this.norm2.forward(gpu, h, { silu: true, inPlace: true });
+      shortcut ??= this.convShortcut ? this.convShortcut.forward(gpu, x) : x;
       const scale = this.opts.outputScaleFactor ?? 1;
-      return this.conv2.forward(gpu, n2, { residual: shortcut, scale: scale === 1 ? undefined : 1 / scale });
+      const out = this.conv2.forward(gpu, n2, { residual: shortcut, scale: scale === 1 ? undefined : 1 / scale });
+      if (consume) x.release();
+      return out;
     });
   }
 }

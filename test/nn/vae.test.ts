@@ -324,8 +324,9 @@ describe('AutoencoderKL tiled decode', () => {
       };
       const untiledPeak = (await peak()).bytes;
       const tiled64 = await peak({ tileSampleSize: 64 });
-      // Measured: 2.7 MiB with 64 px tiles vs 10.0 MiB untiled for this 256² image (pool accounting is exact).
-      expect(tiled64.bytes, `peak ${tiled64.bytes} vs untiled ${untiledPeak}`).toBeLessThan(0.3 * untiledPeak);
+      // Measured (pool accounting is exact): 2.6 MiB with 64 px tiles, mostly the 3-channel rows being
+      // assembled, vs 8.0 MiB untiled for this 256² image (10.0 MiB before the resnets' in-place group norms).
+      expect(tiled64.bytes, `peak ${tiled64.bytes} vs untiled ${untiledPeak}`).toBeLessThan(0.35 * untiledPeak);
       const r64 = interiorRms(tiled64.out, 64);
       const r128 = interiorRms(await decodeHost(gpu, vae, z, [1, n, n, 4], { tileSampleSize: 128 }), 128);
       expect(r128).toBeLessThan(r64);

@@ -111,7 +111,8 @@ export class MidBlockCrossAttn {
     return gpu.scope(() => {
       const [r0, r1] = this.resnets as [ResnetBlock2D, ResnetBlock2D];
       const h = (this.attentions[0] as Transformer2DModel).forward(gpu, r0.forward(gpu, x, tembAct), context);
-      return r1.forward(gpu, h, tembAct);
+      // h is this block's own intermediate
+      return r1.forward(gpu, h, tembAct, { consume: true });
     });
   }
 }
@@ -157,19 +158,21 @@ export class UpBlock {
 
   /**
    * Consumes `skips` from the end (one per resnet) and releases them. `upsampleSize` is the spatial size of
-   * the next skip, which the upsampler must produce.
+   * the next skip, which the upsampler must produce. Each resnet consumes its concatenation [h, skip] (it
+   * has a conv_shortcut: Cin > Cout), and the skip and h are released as soon as they are concatenated.
    */
   forward(gpu: Gpu, x: Tensor, skips: Tensor[], tembAct: Tensor, context: Tensor, upsampleSize?: readonly [number, number]): Tensor {
     let h = x;
     for (const [i, resnet] of this.resnets.entries()) {
       const skip = skips.pop() as Tensor;
       const next = gpu.scope(() => {
-        const r = resnet.forward(gpu, concat(gpu, [h, skip], -1), tembAct);
+        const cat = concat(gpu, [h, skip], -1);
+        skip.release();
+        if (h !== x) h.release();
+        const r = resnet.forward(gpu, cat, tembAct, { consume: true });
         const attn = this.attentions[i];
         return attn ? attn.forward(gpu, r, context) : r;
       });
-      skip.release();
-      if (h !== x) h.release();
       h = next;
     }
     if (this.upsampler) {

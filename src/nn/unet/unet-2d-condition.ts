@@ -206,7 +206,8 @@ export class UNet2DConditionModel {
         h.release();
         h = next;
       }
-      let y = this.convOut.forward(gpu, this.convNormOut.forward(gpu, h, { silu: true }));
+      // h is this forward's own intermediate (nothing reads it again): normalise it in place
+      let y = this.convOut.forward(gpu, this.convNormOut.forward(gpu, h, { silu: true, inPlace: true }));
       const outDtype = opts.outputDtype ?? sample.dtype;
       if (y.dtype !== outDtype) y = cast(gpu, y, outDtype);
       return y;

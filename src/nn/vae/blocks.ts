@@ -28,16 +28,13 @@ function resnets(scope: ParamScope, count: number, cin: number, cout: number, gr
 }
 
 /**
- * Runs resnets in turn, releasing each intermediate; the caller's input too once the first resnet is done
- * when `consume` (the caller hands it over): at 512² that input is a 128–256 MiB map nobody reads again.
+ * Runs resnets in turn, each consuming its input (see ResnetBlock2D.forward): every intermediate, and the
+ * caller's input too when `consume` (the caller hands it over): at 512² that input is a 128–256 MiB map
+ * nobody reads again, and a consumed input with a conv_shortcut is normalised in place.
  */
 function chain(gpu: Gpu, x: Tensor, blocks: readonly ResnetBlock2D[], consume = false): Tensor {
   let h = x;
-  for (const r of blocks) {
-    const next = r.forward(gpu, h);
-    if (h !== x || consume) h.release();
-    h = next;
-  }
+  for (const r of blocks) h = r.forward(gpu, h, undefined, { consume: h !== x || consume });
   return h;
 }
 
@@ -50,9 +47,10 @@ export class DownEncoderBlock2D {
     this.downsampler = downsample ? new Downsample2D(scope.child('downsamplers').child(0), cout, 0) : null;
   }
 
-  forward(gpu: Gpu, x: Tensor): Tensor {
+  /** `consume`: the caller hands `x` over (released once read; its resnets may overwrite it). */
+  forward(gpu: Gpu, x: Tensor, opts: { consume?: boolean } = {}): Tensor {
     return gpu.scope(() => {
-      const h = chain(gpu, x, this.resnets);
+      const h = chain(gpu, x, this.resnets, opts.consume);
       return this.downsampler ? this.downsampler.forward(gpu, h) : h;
     });
   }
@@ -99,7 +97,8 @@ export class VaeMidBlock {
       const [r0, r1] = this.resnets as [ResnetBlock2D, ResnetBlock2D];
       let h = r0.forward(gpu, x);
       if (this.attention) h = this.attention.forward(gpu, h);
-      return r1.forward(gpu, h);
+      // h is this block's own intermediate
+      return r1.forward(gpu, h, undefined, { consume: true });
     });
   }
 }

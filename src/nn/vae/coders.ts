@@ -14,12 +14,12 @@ import type { AutoencoderKLConfig } from './config.js';
 
 const conv3 = (scope: ParamScope, cin: number, cout: number) => new Conv(scope, cin, cout, { dims: 2, kernel: 3, padding: 1 });
 
-/** Runs `stages` in turn, releasing each intermediate but never `x`. */
+/** Runs `stages` in turn, releasing each intermediate (unless a stage returned it: in place) but never `x`. */
 function run(x: Tensor, stages: ReadonlyArray<(h: Tensor) => Tensor>): Tensor {
   let h = x;
   for (const f of stages) {
     const next = f(h);
-    if (h !== x) h.release();
+    if (h !== x && next !== h) h.release();
     h = next;
   }
   return h;
@@ -51,9 +51,10 @@ export class Encoder {
   forward(gpu: Gpu, x: Tensor): Tensor {
     return run(x, [
       (h) => this.convIn.forward(gpu, h),
-      ...this.downBlocks.map((b) => (h: Tensor) => b.forward(gpu, h)),
+      // the down blocks get intermediates of this encoder (never `x`): they consume them
+      ...this.downBlocks.map((b) => (h: Tensor) => b.forward(gpu, h, { consume: h !== x })),
       (h) => this.midBlock.forward(gpu, h),
-      (h) => this.convNormOut.forward(gpu, h, { silu: true }),
+      (h) => this.convNormOut.forward(gpu, h, { silu: true, inPlace: h !== x }),
       (h) => this.convOut.forward(gpu, h),
     ]);
   }
@@ -89,7 +90,7 @@ export class Decoder {
       (h) => this.midBlock.forward(gpu, h),
       // the up blocks get intermediates of this decoder (never `z`): they release them as early as they can
       ...this.upBlocks.map((b) => (h: Tensor) => b.forward(gpu, h, { consume: h !== z })),
-      (h) => this.convNormOut.forward(gpu, h, { silu: true }),
+      (h) => this.convNormOut.forward(gpu, h, { silu: true, inPlace: h !== z }),
       (h) => this.convOut.forward(gpu, h),
     ]);
   }
