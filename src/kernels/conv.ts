@@ -11,11 +11,12 @@
  * reads a contiguous row of output channels as vec4s. When Cin % 8 == 0 and Cout % 4 == 0 (every real layer
  * but the first and last) a 1×1 weight is exactly the [Cin, Cout] matrix of `x · W`.
  *
- * Two kernels, both compiled once per dtype (kernel size, stride, padding, bias and residual are uniforms):
- * - subgroup (8-lane subgroups, as lavapipe has): one subgroup owns ROWS output pixels × 32 channels, each
- *   lane a vec4 of channels for every pixel. Per chunk of 8 input channels each lane loads one channel of
- *   every pixel and the others get it by `subgroupBroadcast`; the 8 products per pixel are summed as SSA
- *   values and added to the accumulator once per chunk. On lavapipe a loop-carried `acc +=` costs a mask
+ * Three kernels, each compiled once per dtype (kernel size, stride, padding, bias and residual are uniforms):
+ * - subgroup (8-lane subgroups, as lavapipe has): one subgroup owns `rows` output pixels × 32·`cols` channels,
+ *   each lane `cols` vec4s of channels for every pixel (two block sizes, chosen by the conv's size). Per
+ *   chunk of 8 input channels each lane loads one channel of every pixel and the others get it by
+ *   `subgroupBroadcast`; the 8 products per pixel and vec4 are summed as SSA values and added to the
+ *   accumulator once per chunk. On lavapipe a loop-carried `acc +=` costs a mask
  *   blend and every storage load is a per-lane scalar load with a branch (../shared/notes/lavapipe.md),
  *   so the kernel keeps both to one per chunk and pixel.
  * - portable (any adapter): 64 invocations, each 4 pixels × 4 channels, loading its own inputs.
@@ -105,8 +106,10 @@ export interface ConvSpec {
   scale?: number;
   /** Kernel choice; 'auto' uses the subgroup kernel where the adapter runs 8-lane subgroups. */
   impl?: 'auto' | ConvPath;
-  /** Output pixels per subgroup in the subgroup kernel (tuning; each value is its own pipeline). Default 16. */
+  /** Output pixels per subgroup in the subgroup kernel (tuning; each value is its own pipeline). Default: by size. */
   rows?: number;
+  /** vec4s of output channels per lane in the subgroup kernel (tuning). Default: by size, see BIG_BLOCK. */
+  cols?: number;
   /** Binding-size limit to split against (default and cap: the device's maxStorageBufferBindingSize). */
   maxBindingBytes?: number;
 }
@@ -153,18 +156,30 @@ interface KernelSpec {
   dtype: DType;
   /** Output pixels per subgroup (subgroup kernel). */
   rows: number;
+  /** vec4s of output channels per lane (subgroup kernel): a workgroup covers 32·cols channels. */
+  cols: number;
 }
 
 export type ConvPath = 'subgroup' | 'portable' | 'tiled';
 
 const SG = 8;
-const DEFAULT_ROWS = 16;
+/**
+ * Subgroup-kernel blocking (pixels × vec4s of channels per lane). A larger block loads each input and weight
+ * value for more products, and on lavapipe the loads are the cost: at 2×64²×320→320, 64×2 ran 1.3× and
+ * 128×2 1.5× faster than 16×1. But LLVM compiles the unrolled kernel in superlinear time (cold, load ~2:
+ * 16×1 2.8 s, 32×2 ~20 s, 64×2 66 s, 96×2 148 s, 128×2 296 s; Mesa caches the result on disk), so small
+ * convs (the bundled and fixture models, the first and last layers) keep the small block and only convs of
+ * at least BIG_CONV_FLOPS take the big one, whose one-time compile their run time repays.
+ */
+const SMALL_BLOCK = { rows: 16, cols: 1 } as const;
+const BIG_BLOCK = { rows: 64, cols: 2 } as const;
+const BIG_CONV_FLOPS = 2 ** 30;
 /** Tiled kernel: output pixels and vec4 column groups per workgroup. */
 const TILE_PIXELS = 64;
 const TILE_COL4 = 16;
 
 function kernelKey(s: KernelSpec): string {
-  return `conv:${s.impl}:${s.dtype}${s.impl === 'subgroup' ? `:r${s.rows}` : ''}`;
+  return `conv:${s.impl}:${s.dtype}${s.impl === 'subgroup' ? `:r${s.rows}:c${s.cols}` : ''}`;
 }
 
 /**
@@ -204,16 +219,21 @@ function treeSum(terms: string[]): string {
 
 function subgroupKernel(s: KernelSpec): string {
   const R = s.rows;
+  const V = s.cols;
   const rows = [...Array(R).keys()];
+  const vecs = [...Array(V).keys()];
   const steps = [...Array(SG).keys()];
-  const L: string[] = [header(s, true)];
-  L.push(`@compute @workgroup_size(${SG})
+  const lines: string[] = [header(s, true)];
+  const L = (line: string) => lines.push(line);
+  L(`@compute @workgroup_size(${SG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(subgroup_invocation_id) lane: u32) {
-  let m0 = ${linearWorkgroup} * ${R}u;
-  let col4 = wid.z * ${SG}u + lane;
-  // Lanes past the last vec4 of channels load a valid one; their results are not stored.
-  let wc = min(col4, p.coutPad4 - 1u);
-  // Decode the first pixel once, then step through the others without divisions (lavapipe runs integer
+  let m0 = ${linearWorkgroup} * ${R}u;`);
+  // Lane `lane` owns the vec4s of channels col4_v = wid.z·SG·V + v·SG + lane. Lanes past the last vec4 load a
+  // valid one; their results are not stored.
+  for (const v of vecs) {
+    L(`  let col4_${v} = wid.z * ${SG * V}u + ${v * SG}u + lane; let wc${v} = min(col4_${v}, p.coutPad4 - 1u);`);
+  }
+  L(`  // Decode the first pixel once, then step through the others without divisions (lavapipe runs integer
   // division one lane at a time). Pixels past the chunk repeat its last pixel and are not stored.
   let g0 = p.mStart + min(m0, p.mCount - 1u);
   var ox = g0 % p.outW;
@@ -223,7 +243,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   var on = r2 / p.outD;`);
   for (const r of rows) {
     if (r > 0) {
-      L.push(`  {
+      L(`  {
     let step = m0 + ${r}u < p.mCount;
     ox = select(ox, ox + 1u, step);
     let wx = ox == p.outW; ox = select(ox, 0u, wx); oy = select(oy, oy + 1u, wx);
@@ -231,11 +251,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     let wz = oz == p.outD; oz = select(oz, 0u, wz); on = select(on, on + 1u, wz);
   }`);
     }
-    L.push(
+    L(
       `  let n${r} = i32(on) * p.inD; let z${r} = i32(oz) * p.sd - p.padD; let y${r} = i32(oy) * p.sh - p.padH; let x${r} = i32(ox) * p.sw - p.padW;`,
     );
   }
-  L.push(`  ${rows.map((r) => `var acc${r} = vec4f(0.0);`).join(' ')}
+  L(`  ${rows.flatMap((r) => vecs.map((v) => `var acc${r}_${v} = vec4f(0.0);`)).join(' ')}
   let cinI = i32(p.cin);
   let xBase = i32(p.xBase);
   for (var tz = 0; tz < p.kd; tz++) {
@@ -243,28 +263,32 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     for (var tx = 0; tx < p.kw; tx++) {`);
   // Element offset of channel 0 of each pixel's input at this tap, or -1 in the zero padding.
   for (const r of rows) {
-    L.push(
+    L(
       `     let b${r} = select(-1, (((n${r} + z${r} + tz) * p.inH + y${r} + ty) * p.inW + x${r} + tx) * cinI - xBase, u32(z${r} + tz) < u32(p.inD) && u32(y${r} + ty) < u32(p.inH) && u32(x${r} + tx) < u32(p.inW));`,
     );
   }
-  L.push(`     var wrow = u32((tz * p.kh + ty) * p.kw + tx) * p.cinPad * p.coutPad4 + wc;
+  L(`     var wrow = u32((tz * p.kh + ty) * p.kw + tx) * p.cinPad * p.coutPad4;
      for (var c0 = 0u; c0 < p.cin; c0 += ${SG}u) {
       let ci = c0 + lane;
       let inC = ci < p.cin;`);
-  for (const r of rows) L.push(`      let a${r} = select(0.0, f32(x[u32(max(b${r}, 0)) + ci]), inC && b${r} >= 0);`);
-  for (const k of steps) L.push(`      let w${k} = vec4f(w[wrow + ${k}u * p.coutPad4]);`);
+  for (const r of rows) L(`      let a${r} = select(0.0, f32(x[u32(max(b${r}, 0)) + ci]), inC && b${r} >= 0);`);
+  for (const k of steps) for (const v of vecs) L(`      let w${k}_${v} = vec4f(w[wrow + ${k}u * p.coutPad4 + wc${v}]);`);
+  // Each broadcast value feeds every vec4 of the lane; the 8 products per accumulator are summed as SSA values
+  // and added once per chunk (a loop-carried `acc +=` costs a mask blend on lavapipe).
   for (const r of rows) {
-    L.push(`      acc${r} += ${treeSum(steps.map((k) => `subgroupBroadcast(a${r}, ${k}u) * w${k}`))};`);
+    L(`      { ${steps.map((k) => `let s${k} = subgroupBroadcast(a${r}, ${k}u);`).join(' ')}`);
+    for (const v of vecs) L(`        acc${r}_${v} += ${treeSum(steps.map((k) => `s${k} * w${k}_${v}`))};`);
+    L('      }');
   }
-  L.push(`      wrow += ${SG}u * p.coutPad4;
+  L(`      wrow += ${SG}u * p.coutPad4;
      }
     }
    }
-  }
-  let bv = select(vec4f(0.0), vec4f(bias[wc]), p.hasBias != 0u);`);
-  for (const r of rows) L.push(`  store4(m0 + ${r}u, col4, acc${r}, bv);`);
-  L.push('}\n');
-  return L.join('\n');
+  }`);
+  for (const v of vecs) L(`  let bv${v} = select(vec4f(0.0), vec4f(bias[wc${v}]), p.hasBias != 0u);`);
+  for (const r of rows) for (const v of vecs) L(`  store4(m0 + ${r}u, col4_${v}, acc${r}_${v}, bv${v});`);
+  L('}\n');
+  return lines.join('\n');
 }
 
 function portableKernel(s: KernelSpec): string {
@@ -521,6 +545,15 @@ export function convPath(gpu: Gpu, spec: ConvSpec = {}): ConvPath {
   return ok ? 'subgroup' : 'portable';
 }
 
+/**
+ * The subgroup kernel's default block for a conv: the big one from BIG_CONV_FLOPS on, when Cout fills its
+ * 64-channel column (a 3- or 4-channel output layer would compute 16× what it keeps).
+ */
+export function subgroupBlock(g: ConvGeometry): { rows: number; cols: number } {
+  const flops = 2 * g.n * g.outSp[0] * g.outSp[1] * g.outSp[2] * g.cout * g.cin * g.k[0] * g.k[1] * g.k[2];
+  return flops >= BIG_CONV_FLOPS && g.cout >= 32 * BIG_BLOCK.cols ? BIG_BLOCK : SMALL_BLOCK;
+}
+
 /** Binds elements [lo, hi) of a tensor: the offset is aligned down; `base` is the element it starts at. */
 function rangeBinding(t: Tensor, lo: number, hi: number, align: number): { binding: BufferBinding; base: number } {
   const es = bytesPerElement(t.dtype);
@@ -570,7 +603,8 @@ function convStored(
 ): Tensor {
   const dtype = x.dtype;
   const impl = convPath(gpu, spec);
-  const ks: KernelSpec = { impl, dtype, rows: spec.rows ?? DEFAULT_ROWS };
+  const block = subgroupBlock(g);
+  const ks: KernelSpec = { impl, dtype, rows: spec.rows ?? block.rows, cols: spec.cols ?? block.cols };
   const y = gpu.empty(g.outShape, dtype, 'conv out');
   const bytesPer = bytesPerElement(dtype);
   const deviceLimit = Number(gpu.limits.maxStorageBufferBindingSize);
@@ -586,7 +620,7 @@ function convStored(
   const chunks = planChunks(g, w.coutPad, bytesPer, limit - align - 16);
   const key = kernelKey(ks);
   const rowsPerWg = impl === 'subgroup' ? ks.rows : impl === 'tiled' ? TILE_PIXELS : 32;
-  const colGroups = Math.ceil(w.coutPad / (impl === 'tiled' ? 4 * TILE_COL4 : COLS_PER_WG));
+  const colGroups = Math.ceil(w.coutPad / (impl === 'tiled' ? 4 * TILE_COL4 : impl === 'subgroup' ? COLS_PER_WG * ks.cols : COLS_PER_WG));
   // Whole tensors are bound when one launch does it all and each fits (rows a strided conv never reads can
   // leave a tensor larger than the span the planner checked).
   const fits = (t: Tensor | undefined) => !t || t.byteLength <= limit - 16;

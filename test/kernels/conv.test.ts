@@ -1,6 +1,6 @@
 import { fc, test } from '@fast-check/vitest';
 import { describe, expect } from 'vitest';
-import { type ConvSpec, conv, convGeometry, convPath, planChunks, prepareConvWeight } from '../../src/kernels/conv.js';
+import { type ConvSpec, conv, convGeometry, convPath, planChunks, prepareConvWeight, subgroupBlock } from '../../src/kernels/conv.js';
 import { convRef } from '../../src/kernels/reference/conv.js';
 import { roundToF16, toF16Array } from '../../src/runtime/dtype.js';
 import type { Gpu } from '../../src/runtime/gpu.js';
@@ -135,6 +135,26 @@ describe('conv', () => {
       );
     }
   }
+
+  // The subgroup kernel's big block (64 pixels × 2 vec4s per lane) is what large convs get on lavapipe; the
+  // random shapes above are small and get the 16 × 1 block. Both dtypes: each is its own pipeline.
+  test.prop([fc.oneof(caseArb(2), caseArb(3)), dtypeArb], { numRuns: RUNS })(
+    'the subgroup kernel with the big block (rows 64, cols 2) matches the float64 reference',
+    async (c, dtype) => {
+      const gpu = await getGpu();
+      if (convPath(gpu) !== 'subgroup' || (dtype === 'f16' && !gpu.hasF16)) return;
+      await check(gpu, c, dtype, { rows: 64, cols: 2 });
+    },
+  );
+
+  test('the big block goes to real-size convs only (its compile is minutes on lavapipe)', () => {
+    const block = (x: number[], cin: number, cout: number, k: number[]) => subgroupBlock(convGeometry(x, cin, cout, k, { padding: 1 }));
+    expect(block([2, 64, 64, 320], 320, 320, [3, 3])).toEqual({ rows: 64, cols: 2 }); // SD1.5 UNet at 512²
+    expect(block([2, 8, 8, 1280], 1280, 1280, [3, 3])).toEqual({ rows: 64, cols: 2 });
+    expect(block([1, 64, 64, 64, 128], 128, 128, [3, 3, 3])).toEqual({ rows: 64, cols: 2 }); // MedVAE-3D
+    expect(block([2, 16, 16, 32], 32, 32, [3, 3])).toEqual({ rows: 16, cols: 1 }); // the fixture UNets
+    expect(block([1, 512, 512, 128], 128, 3, [3, 3])).toEqual({ rows: 16, cols: 1 }); // the VAE's conv_out
+  });
 
   test.prop([caseArb(2), caseArb(3), fc.constantFrom(2, 3, 5)], { numRuns: Math.max(3, Math.ceil(RUNS / 3)) })(
     'splits work into offset-bound ranges when inputs/outputs exceed a (small, artificial) binding limit',
