@@ -68,6 +68,7 @@ export class BufferPool {
   private pooled = 0;
   private peakAllocated = 0;
   private created = 0;
+  private destroyed = 0;
 
   constructor(
     private readonly device: GPUDevice,
@@ -145,6 +146,7 @@ export class BufferPool {
       // an exact-size buffer (a weight): no later tensor would fit it exactly, so give the memory back
       this.beforeDestroy();
       buffer.destroy();
+      this.destroyed += size;
       return;
     }
     this.pooled += size;
@@ -161,6 +163,7 @@ export class BufferPool {
   trim(): void {
     if (this.pooled > 0) this.beforeDestroy();
     for (const list of this.free.values()) for (const b of list) b.destroy();
+    this.destroyed += this.pooled;
     this.free.clear();
     this.idleOrder.clear();
     this.pooled = 0;
@@ -179,8 +182,18 @@ export class BufferPool {
       if (list.length === 0) this.free.delete(size);
       buffer.destroy();
       this.pooled -= size;
+      this.destroyed += size;
       freed += size;
     }
+  }
+
+  /**
+   * Bytes of buffers destroyed so far (evicted, trimmed, released exact-size). Dawn returns a destroyed
+   * buffer's memory only when it ticks after the GPU is done with it, and it ticks only while the program
+   * awaits it (see `Gpu.settle`): until then that memory stays allocated beside its replacements.
+   */
+  get destroyedBytes(): number {
+    return this.destroyed;
   }
 
   resetPeak(): void {

@@ -181,6 +181,7 @@ describe('AutoencoderKL weights', () => {
         );
         expect(() => vae.decode(gpu, gpu.zeros([1, 4, 8, 8]))).toThrow(ShapeError);
       });
+      await expect(gpu.scopeAsync(() => vae.decodeAsync(gpu, gpu.zeros([1, 4, 8, 8])))).rejects.toThrow(ShapeError);
       expect(vae.downscaleFactor).toBe(8);
       expect(vae.scalingFactor).toBe(0.18215);
     } finally {
@@ -261,6 +262,31 @@ async function tiledDecodeHost(gpu: Gpu, vae: AutoencoderKL, z: Float32Array, b:
   }
   return out;
 }
+
+describe('AutoencoderKL decodeAsync', () => {
+  it('gives bitwise the image of decode (f32 and f16 out), calling gpu.settle() after every decoder stage', async () => {
+    const gpu = await getGpu();
+    const vae = await AutoencoderKL.fromPretrained(gpu, SD1);
+    try {
+      const z = ref.values(2 * 6 * 5 * 4, 21);
+      for (const outputDtype of ['f32', ...(gpu.hasF16 ? ['f16' as const] : [])] as const) {
+        const want = await gpu.scopeAsync(async () => gpu.read(vae.decode(gpu, gpu.upload(z, [2, 6, 5, 4]), { outputDtype })));
+        const settle = vi.spyOn(gpu, 'settle');
+        const got = await gpu.scopeAsync(async () => {
+          const image = await vae.decodeAsync(gpu, gpu.upload(z, [2, 6, 5, 4]), { outputDtype });
+          expect(image.dtype).toBe(outputDtype);
+          return gpu.read(image);
+        });
+        // conv_in, mid, 4 levels of 3 resnets, 3 upsamplers of 2 steps, norm_out, conv_out
+        expect(settle).toHaveBeenCalledTimes(2 + 4 * 3 + 3 * 2 + 2);
+        settle.mockRestore();
+        expect(Array.from(got)).toEqual(Array.from(want));
+      }
+    } finally {
+      vae.release();
+    }
+  });
+});
 
 describe('AutoencoderKL tiled decode', () => {
   it('follows diffusers tiled_decode exactly: edge tiles, in-place blends, crops (|tiled - host float64 blend| <= 1e-6)', async () => {

@@ -102,13 +102,14 @@ const acquireExact = (pool: BufferPool, bytes: number) => pool.exactSizes(() => 
 
 describe('BufferPool memory policy', () => {
   test.prop([fc.array(opArb, { maxLength: 80 })], { numRuns: RUNS })(
-    'accounting equals the bytes the device holds; reclaiming keeps allocated ≤ peak live bytes',
+    'accounting equals the bytes the device holds (and destroyedBytes those it destroyed); reclaiming keeps allocated ≤ peak live bytes',
     (ops) => {
       const fake = fakeDevice();
       const pool = new BufferPool(fake.device, 1 << 30, Number.POSITIVE_INFINITY, fake.flush);
       pool.reclaimMinBytes = 0;
       replay(pool, fake, ops, (p) => {
         const s = p.stats();
+        expect(p.destroyedBytes).toBe(fake.buffers.filter((b) => b.destroyed).reduce((sum, b) => sum + b.size, 0));
         // the pool never grew while idle memory could have paid for a new buffer
         expect(s.allocatedBytes).toBeLessThanOrEqual(s.peakLiveBytes);
         expect(s.peakAllocatedBytes).toBe(s.peakLiveBytes);

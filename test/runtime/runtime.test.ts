@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { unary } from '../../src/kernels/elementwise.js';
 import { sizeClass } from '../../src/runtime/buffer-pool.js';
 import { f16BitsToF32, f32ToF16Bits } from '../../src/runtime/dtype.js';
@@ -44,6 +44,27 @@ describe('runtime', () => {
     y.release();
     expect(gpu.memory().liveBytes).toBe(before);
     expect(() => y.buffer).toThrow(/after release/);
+  });
+
+  it('settle() awaits the GPU only when the pool has destroyed buffers since the last settle', async () => {
+    const gpu = await getGpu();
+    await gpu.settle();
+    const sync = vi.spyOn(gpu, 'sync');
+    try {
+      await gpu.settle();
+      expect(sync).not.toHaveBeenCalled();
+      // an exact-size buffer (not a size class) is destroyed on release
+      const t = gpu.pool.exactSizes(() => gpu.empty([1000 * 1000 + 3]));
+      const destroyed = gpu.pool.destroyedBytes;
+      t.release();
+      expect(gpu.pool.destroyedBytes - destroyed).toBe(t.capacity);
+      await gpu.settle();
+      expect(sync).toHaveBeenCalledTimes(1);
+      await gpu.settle();
+      expect(sync).toHaveBeenCalledTimes(1);
+    } finally {
+      sync.mockRestore();
+    }
   });
 
   it('a scope keeps the storage of a reshape of a reshape it returns', async () => {

@@ -169,20 +169,12 @@ export class AutoencoderKL {
 
   /** latents [B, h, w, latent_channels] → image [B, h·f, w·f, out_channels] (values around [-1, 1]). */
   decode(gpu: Gpu, latents: Tensor, opts: DecodeOptions = {}): Tensor {
+    this.checkLatents(latents);
     const cfg = this.config;
-    if (latents.rank !== 4 || latents.dim(3) !== cfg.latentChannels) {
-      throw new ShapeError(
-        `AutoencoderKL.decode: latents must be channels-last [B, h, w, ${cfg.latentChannels}], got ${shapeString(latents.shape)}`,
-      );
-    }
-    const dtype = this.dtype;
     const outDtype = opts.outputDtype ?? latents.dtype;
     return gpu.scope(() => {
-      const z = latents.dtype === dtype ? latents : cast(gpu, latents, dtype);
-      const decodeTile = (t: Tensor) => {
-        const p = this.postQuantConv ? this.postQuantConv.forward(gpu, t) : t;
-        return this.decoder.forward(gpu, p);
-      };
+      const z = this.castIn(gpu, latents);
+      const decodeTile = (t: Tensor) => this.decoder.forward(gpu, this.postQuant(gpu, t));
       const tiling = opts.tiling === true ? {} : opts.tiling || null;
       let image: Tensor;
       if (tiling) {
@@ -192,5 +184,35 @@ export class AutoencoderKL {
       } else image = decodeTile(z);
       return image.dtype === outDtype ? image : cast(gpu, image, outDtype);
     });
+  }
+
+  /**
+   * `decode` that awaits `gpu.settle()` between the decoder's stages (see `Decoder.forwardAsync`): the same
+   * image, with process memory near the pool's peak at large sizes. Tiled decoding runs as `decode` (its
+   * tiles are small).
+   */
+  async decodeAsync(gpu: Gpu, latents: Tensor, opts: DecodeOptions = {}): Promise<Tensor> {
+    if (opts.tiling) return this.decode(gpu, latents, opts);
+    this.checkLatents(latents);
+    const outDtype = opts.outputDtype ?? latents.dtype;
+    return gpu.scopeAsync(async () => {
+      const image = await this.decoder.forwardAsync(gpu, this.postQuant(gpu, this.castIn(gpu, latents)));
+      return image.dtype === outDtype ? image : cast(gpu, image, outDtype);
+    });
+  }
+
+  private checkLatents(latents: Tensor): void {
+    const c = this.config.latentChannels;
+    if (latents.rank !== 4 || latents.dim(3) !== c) {
+      throw new ShapeError(`AutoencoderKL.decode: latents must be channels-last [B, h, w, ${c}], got ${shapeString(latents.shape)}`);
+    }
+  }
+
+  private castIn(gpu: Gpu, latents: Tensor): Tensor {
+    return latents.dtype === this.dtype ? latents : cast(gpu, latents, this.dtype);
+  }
+
+  private postQuant(gpu: Gpu, z: Tensor): Tensor {
+    return this.postQuantConv ? this.postQuantConv.forward(gpu, z) : z;
   }
 }

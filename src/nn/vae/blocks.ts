@@ -9,6 +9,7 @@ import { upsampleNearest2x } from '../../kernels/resample.js';
 import { SpatialSelfAttention } from '../attention-block.js';
 import type { ParamScope } from '../params.js';
 import { ResnetBlock2D } from '../resnet.js';
+import type { Stage } from '../stages.js';
 import { Downsample2D, Upsample2D } from '../updown.js';
 
 export const VAE_EPS = 1e-6;
@@ -66,20 +67,22 @@ export class UpDecoderBlock2D {
   }
 
   /**
-   * `consume`: `x` is released as soon as it is no longer needed (the decoder passes its own
-   * intermediates), and so is the resnets' output once upsampled, before the upsampler's conv: the 512²
-   * decode's peak is these maps (x 128 MiB, h 64, up 256, out 256 MiB at the last upsample).
+   * The block as stages (each resnet, then nearest ×2 and the upsampler's conv), for the decoder to run in
+   * turn. A consumed input is released as soon as it is no longer needed (the decoder passes its own
+   * intermediates), and so is the resnets' output once upsampled, before the upsampler's conv. The 512²
+   * decode's peak, 512 MiB of maps, is reached twice: at the last upsampler's conv (its 256-channel input and
+   * output) and in the next block's first resnet (see ResnetBlock2D.forward).
    */
-  forward(gpu: Gpu, x: Tensor, opts: { consume?: boolean } = {}): Tensor {
-    return gpu.scope(() => {
-      const h = chain(gpu, x, this.resnets, opts.consume);
-      if (!this.upsampler) return h;
-      if (!opts.consume && h === x) return this.upsampler.forward(gpu, h);
-      // Upsample2D.forward without a size: nearest ×2, then its conv
-      const up = upsampleNearest2x(gpu, h);
-      h.release();
-      return this.upsampler.conv.forward(gpu, up);
-    });
+  stages(gpu: Gpu): Stage[] {
+    const s: Stage[] = this.resnets.map((r) => (h, consume) => r.forward(gpu, h, undefined, { consume }));
+    const up = this.upsampler;
+    // Upsample2D.forward without a size: nearest ×2, then its conv
+    if (up)
+      s.push(
+        (h) => upsampleNearest2x(gpu, h),
+        (h) => up.conv.forward(gpu, h),
+      );
+    return s;
   }
 }
 

@@ -164,9 +164,10 @@ export abstract class DiffusionPipelineBase {
     throwIfAborted(o.signal, 'before the VAE decode');
     const gpu = this.gpu;
     const [b, h, w, c] = latents.shape as [number, number, number, number];
-    const image = gpu.scope(() => {
+    // decodeAsync: Dawn frees the buffers each decoder stage evicts before the next one allocates
+    const image = await gpu.scopeAsync(async () => {
       const sf = gpu.upload([this.vae.scalingFactor], [1], latents.dtype, 'scaling_factor');
-      return this.vae.decode(gpu, div(gpu, latents, sf), { outputDtype: 'f32', tiling: o.vaeTiling ?? false });
+      return this.vae.decodeAsync(gpu, div(gpu, latents, sf), { outputDtype: 'f32', tiling: o.vaeTiling ?? false });
     });
     try {
       const [, H, W, C] = image.shape as [number, number, number, number];
