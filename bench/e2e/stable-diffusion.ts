@@ -210,8 +210,10 @@ function generationMemoryCase(load: (gpu: Gpu) => Promise<Sd>): E2eCase<Sd> {
         const phase = (name: string) => {
           rss.sample();
           const s = gpu.memory();
+          // VmHWM so far: a spike inside a phase (while JS is busy recording, no sampler runs) shows in the first phase that has it
+          const hwm = vmHwmBytes();
           phases.push(
-            `${name}: pool peak ${gib(s.peakAllocatedBytes)}, live peak ${gib(s.peakLiveBytes)}, rss ${gib(process.memoryUsage.rss())}`,
+            `${name}: pool peak ${gib(s.peakAllocatedBytes)}, live peak ${gib(s.peakLiveBytes)}, rss ${gib(process.memoryUsage.rss())}${hwm === null ? '' : `, VmHWM so far ${gib(hwm)}`}`,
           );
         };
         try {
