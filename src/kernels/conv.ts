@@ -173,7 +173,7 @@ const SG = 8;
  */
 const SMALL_BLOCK = { rows: 16, cols: 1 } as const;
 const BIG_BLOCK = { rows: 64, cols: 2 } as const;
-const BIG_CONV_FLOPS = 2 ** 30;
+const BIG_CONV_FLOPS = 2 ** 27;
 /** Tiled kernel: output pixels and vec4 column groups per workgroup. */
 const TILE_PIXELS = 64;
 const TILE_COL4 = 16;
@@ -547,11 +547,14 @@ export function convPath(gpu: Gpu, spec: ConvSpec = {}): ConvPath {
 
 /**
  * The subgroup kernel's default block for a conv: the big one from BIG_CONV_FLOPS on, when Cout fills its
- * 64-channel column (a 3- or 4-channel output layer would compute 16× what it keeps).
+ * 64-channel column (a 3- or 4-channel output layer would compute 16× what it keeps) and there are at least
+ * two blocks of pixels (the UNet's 4² maps at 256² have 32).
  */
 export function subgroupBlock(g: ConvGeometry): { rows: number; cols: number } {
-  const flops = 2 * g.n * g.outSp[0] * g.outSp[1] * g.outSp[2] * g.cout * g.cin * g.k[0] * g.k[1] * g.k[2];
-  return flops >= BIG_CONV_FLOPS && g.cout >= 32 * BIG_BLOCK.cols ? BIG_BLOCK : SMALL_BLOCK;
+  const pixels = g.n * g.outSp[0] * g.outSp[1] * g.outSp[2];
+  const flops = 2 * pixels * g.cout * g.cin * g.k[0] * g.k[1] * g.k[2];
+  const fills = g.cout >= 32 * BIG_BLOCK.cols && pixels >= 2 * BIG_BLOCK.rows;
+  return flops >= BIG_CONV_FLOPS && fills ? BIG_BLOCK : SMALL_BLOCK;
 }
 
 /** Binds elements [lo, hi) of a tensor: the offset is aligned down; `base` is the element it starts at. */

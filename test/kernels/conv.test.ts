@@ -152,7 +152,9 @@ describe('conv', () => {
     expect(block([2, 64, 64, 320], 320, 320, [3, 3])).toEqual({ rows: 64, cols: 2 }); // SD1.5 UNet at 512²
     expect(block([2, 8, 8, 1280], 1280, 1280, [3, 3])).toEqual({ rows: 64, cols: 2 });
     expect(block([1, 64, 64, 64, 128], 128, 128, [3, 3, 3])).toEqual({ rows: 64, cols: 2 }); // MedVAE-3D
+    expect(block([2, 4, 4, 1280], 1280, 1280, [3, 3])).toEqual({ rows: 16, cols: 1 }); // 32 pixels
     expect(block([2, 16, 16, 32], 32, 32, [3, 3])).toEqual({ rows: 16, cols: 1 }); // the fixture UNets
+    expect(block([1, 32, 32, 64], 64, 64, [3, 3])).toEqual({ rows: 16, cols: 1 });
     expect(block([1, 512, 512, 128], 128, 3, [3, 3])).toEqual({ rows: 16, cols: 1 }); // the VAE's conv_out
   });
 
