@@ -10,9 +10,13 @@ import { registerVerify } from './verify.js';
 import { registerBenchCommands } from './bench.js';
 import { registerMedvae } from './medvae.js';
 import { registerQuality } from './quality.js';
+import { MEDGPU_VERSION } from '../version.js';
 
 const program = new Command();
-program.name('medgpu').description('WebGPU engine for medical generative imaging: Stable Diffusion / RoentGen and MedVAE').version('0.1.0');
+program
+  .name('medgpu')
+  .description('WebGPU engine for medical generative imaging: Stable Diffusion / RoentGen and MedVAE')
+  .version(MEDGPU_VERSION);
 
 program
   .command('info')
