@@ -343,15 +343,23 @@ export class Gpu {
   }
 
   /**
-   * Awaits the GPU when the pool has destroyed buffers since the last call (else returns at once). Dawn frees
-   * a destroyed buffer's memory only when it ticks, and in Node it ticks only while a promise of it is
-   * pending: a long synchronous run of dispatches that evicts pool buffers (a 512² VAE decode evicts 1.3 GiB
-   * of them, level after level) keeps all that memory beside the buffers that replace them, ~1 GiB above the
-   * pool's peak in process memory on lavapipe. Long models call this between their stages.
+   * Brings the process's GPU memory down to the live tensors between the stages of a long model: destroys
+   * the pool's idle buffers and, if anything was destroyed since the last call, lets Dawn free it (else
+   * returns at once). Dawn frees a destroyed buffer only once a submit made after the destroy has completed
+   * (work recorded but not yet submitted might still use it), and only when it ticks, which in Node happens
+   * while a promise of it is pending. So within a synchronous run of dispatches the buffers the pool evicts
+   * stay allocated beside their replacements (a 512² VAE decode recorded at once evicts 1.3 GiB, level after
+   * level, and held ~1 GiB above the pool's peak on lavapipe), and a destroyed buffer outlives even a sync
+   * when nothing is submitted after it. Settling after every stage also leaves a stage no idle buffers to
+   * evict while it runs; the cost is that a stage re-creates the buffers it would have reused.
    */
   async settle(): Promise<void> {
+    this.pool.trim();
     const destroyed = this.pool.destroyedBytes;
     if (destroyed === this.settledDestroyedBytes) return;
+    this.recorder.flush();
+    // an empty submit after the destroys: its completion is what Dawn waits for before freeing them
+    this.device.queue.submit([this.device.createCommandEncoder().finish()]);
     await this.sync();
     this.settledDestroyedBytes = destroyed;
   }

@@ -46,9 +46,12 @@ describe('runtime', () => {
     expect(() => y.buffer).toThrow(/after release/);
   });
 
-  it('settle() awaits the GPU only when the pool has destroyed buffers since the last settle', async () => {
+  it('settle() destroys idle pool buffers and awaits the GPU only when buffers were destroyed since the last settle', async () => {
     const gpu = await getGpu();
+    gpu.scope(() => void gpu.empty([4096])); // leaves an idle buffer in the pool
+    expect(gpu.memory().pooledBytes).toBeGreaterThan(0);
     await gpu.settle();
+    expect(gpu.memory().pooledBytes).toBe(0);
     const sync = vi.spyOn(gpu, 'sync');
     try {
       await gpu.settle();
