@@ -12,6 +12,7 @@ import { Conv } from './conv.js';
 import { Linear } from './linear.js';
 import { GroupNorm } from './norm.js';
 import type { ParamScope } from './params.js';
+import type { Stage } from './stages.js';
 
 export interface ResnetOptions {
   inChannels: number;
@@ -59,26 +60,63 @@ export class ResnetBlock2D {
     //   and the result. (256 → 128 channels at 512²: 512 MiB at most instead of 640.)
     // - consume without one: x is the residual until the end, so norm1 cannot overwrite it.
     const consume = opts.consume === true;
-    const early = consume && this.convShortcut !== null;
-    const batch = x.dim(0);
     return gpu.scope(() => {
-      let shortcut = early ? (this.convShortcut as Conv).forward(gpu, x) : null;
-      const n1 = this.norm1.forward(gpu, x, { silu: true, inPlace: early });
-      let h = this.conv1.forward(gpu, n1);
-      n1.release(); // x itself when in place
-      if (this.timeEmbProj) {
-        if (!tembAct) throw new MedgpuError('BAD_ARGUMENT', 'ResnetBlock2D: this block has a time_emb_proj and needs the time embedding');
-        const t = this.timeEmbProj.forward(gpu, tembAct);
-        const withTime = add(gpu, h, t.reshape([batch, 1, 1, this.opts.outChannels]));
-        h.release();
-        h = withTime;
-      }
-      const n2 = this.norm2.forward(gpu, h, { silu: true, inPlace: true });
-      shortcut ??= this.convShortcut ? this.convShortcut.forward(gpu, x) : x;
-      const scale = this.opts.outputScaleFactor ?? 1;
-      const out = this.conv2.forward(gpu, n2, { residual: shortcut, scale: scale === 1 ? undefined : 1 / scale });
+      const { h, shortcut } = this.first(gpu, x, tembAct, consume);
+      const out = this.second(gpu, h, shortcut ?? (this.convShortcut ? this.convShortcut.forward(gpu, x) : x));
       if (consume) x.release();
       return out;
     });
+  }
+
+  /**
+   * `forward` as two stages for `runStagesAsync`: a consumed x with a conv_shortcut is released by the end of
+   * the first (conv1), so settling there returns its memory before the second allocates the result. Any
+   * other input runs whole in the first stage (the second passes its result on).
+   */
+  stages(gpu: Gpu, tembAct?: Tensor): Stage[] {
+    let pending: { h: Tensor; shortcut: Tensor } | null = null;
+    return [
+      (x, consume) => {
+        if (!consume || !this.convShortcut) return this.forward(gpu, x, tembAct, { consume });
+        const first = gpu.scope(() => this.first(gpu, x, tembAct, true)) as { h: Tensor; shortcut: Tensor };
+        pending = first;
+        return first.h;
+      },
+      (h) => {
+        if (!pending) return h;
+        const { shortcut } = pending;
+        pending = null;
+        const out = gpu.scope(() => this.second(gpu, h, shortcut));
+        shortcut.release();
+        return out;
+      },
+    ];
+  }
+
+  /**
+   * conv1(silu(norm1(x))) (+ the time embedding). With `early` (x consumed and a conv_shortcut), the shortcut
+   * first, then norm1 over x itself, which is released after conv1.
+   */
+  private first(gpu: Gpu, x: Tensor, tembAct: Tensor | undefined, consume: boolean): { h: Tensor; shortcut: Tensor | null } {
+    const early = consume && this.convShortcut !== null;
+    const shortcut = early ? (this.convShortcut as Conv).forward(gpu, x) : null;
+    const n1 = this.norm1.forward(gpu, x, { silu: true, inPlace: early });
+    let h = this.conv1.forward(gpu, n1);
+    n1.release(); // x itself when in place
+    if (this.timeEmbProj) {
+      if (!tembAct) throw new MedgpuError('BAD_ARGUMENT', 'ResnetBlock2D: this block has a time_emb_proj and needs the time embedding');
+      const t = this.timeEmbProj.forward(gpu, tembAct);
+      const withTime = add(gpu, h, t.reshape([x.dim(0), 1, 1, this.opts.outChannels]));
+      h.release();
+      h = withTime;
+    }
+    return { h, shortcut };
+  }
+
+  /** (shortcut + conv2(silu(norm2(h)))) / output_scale_factor, with norm2 over h itself. */
+  private second(gpu: Gpu, h: Tensor, shortcut: Tensor): Tensor {
+    const n2 = this.norm2.forward(gpu, h, { silu: true, inPlace: true });
+    const scale = this.opts.outputScaleFactor ?? 1;
+    return this.conv2.forward(gpu, n2, { residual: shortcut, scale: scale === 1 ? undefined : 1 / scale });
   }
 }

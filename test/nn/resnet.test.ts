@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { ParamScope, type WeightReader, expectedKeys, loadParams, releaseParams } from '../../src/nn/params.js';
 import { ResnetBlock2D } from '../../src/nn/resnet.js';
+import { runStagesAsync } from '../../src/nn/stages.js';
 import { diff } from '../helpers/compare.js';
 import { getGpu } from '../helpers/gpu.js';
 import * as ref from './sd-reference.js';
@@ -37,7 +38,7 @@ const CASES = [
 
 describe('ResnetBlock2D consume', () => {
   for (const c of CASES) {
-    it(`${c.what}: bitwise the default result, x released; the default leaves x intact`, async () => {
+    it(`${c.what}: bitwise the default result, also as stages, x released; the default leaves x intact`, async () => {
       const gpu = await getGpu();
       const scope = new ParamScope();
       const block = new ResnetBlock2D(scope.child('r'), {
@@ -71,6 +72,13 @@ describe('ResnetBlock2D consume', () => {
           expect(Array.from(consumed.y)).toEqual(Array.from(plain.y));
           if (c.cin !== c.cout) {
             expect(consumed.peak, `peak live bytes ${consumed.peak} consumed vs ${plain.peak}`).toBeLessThan(plain.peak);
+          }
+          // as stages (the decoder's async path): the same result; x handed over is released
+          for (const consume of [false, true]) {
+            const x = gpu.upload(xv, [B, H, W, c.cin]);
+            const y = await runStagesAsync(gpu, x, block.stages(gpu, temb), consume);
+            expect(Array.from(await gpu.read(y))).toEqual(Array.from(plain.y));
+            expect(x.released).toBe(consume);
           }
 
           const W64 = (n: string) => Float64Array.from(host.get(n) ?? []);

@@ -277,8 +277,8 @@ describe('AutoencoderKL decodeAsync', () => {
           expect(image.dtype).toBe(outputDtype);
           return gpu.read(image);
         });
-        // conv_in, mid, 4 levels of 3 resnets, 3 upsamplers of 2 steps, norm_out, conv_out
-        expect(settle).toHaveBeenCalledTimes(2 + 4 * 3 + 3 * 2 + 2);
+        // conv_in, mid, 4 levels of 3 resnets of 2 stages, 3 upsamplers of 2 steps, norm_out, conv_out
+        expect(settle).toHaveBeenCalledTimes(2 + 4 * 3 * 2 + 3 * 2 + 2);
         settle.mockRestore();
         expect(Array.from(got)).toEqual(Array.from(want));
       }

@@ -67,14 +67,14 @@ export class UpDecoderBlock2D {
   }
 
   /**
-   * The block as stages (each resnet, then nearest ×2 and the upsampler's conv), for the decoder to run in
+   * The block as stages (each resnet's two, then nearest ×2 and the upsampler's conv), for the decoder to run in
    * turn. A consumed input is released as soon as it is no longer needed (the decoder passes its own
    * intermediates), and so is the resnets' output once upsampled, before the upsampler's conv. The 512²
    * decode's peak, 512 MiB of maps, is reached twice: at the last upsampler's conv (its 256-channel input and
    * output) and in the next block's first resnet (see ResnetBlock2D.forward).
    */
   stages(gpu: Gpu): Stage[] {
-    const s: Stage[] = this.resnets.map((r) => (h, consume) => r.forward(gpu, h, undefined, { consume }));
+    const s: Stage[] = this.resnets.flatMap((r) => r.stages(gpu));
     const up = this.upsampler;
     // Upsample2D.forward without a size: nearest ×2, then its conv
     if (up)
