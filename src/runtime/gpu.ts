@@ -351,10 +351,11 @@ export class Gpu {
    * stay allocated beside their replacements (a 512² VAE decode recorded at once evicts 1.3 GiB, level after
    * level, and held ~1 GiB above the pool's peak on lavapipe), and a destroyed buffer outlives even a sync
    * when nothing is submitted after it. Settling after every stage also leaves a stage no idle buffers to
-   * evict while it runs; the cost is that a stage re-creates the buffers it would have reused.
+   * evict while it runs; the cost is that a stage re-creates the buffers it would have reused. With
+   * `trim: false` idle buffers are kept (for a model run again and again: it only frees what it evicted).
    */
-  async settle(): Promise<void> {
-    this.pool.trim();
+  async settle(opts: { trim?: boolean } = {}): Promise<void> {
+    if (opts.trim !== false) this.pool.trim();
     const destroyed = this.pool.destroyedBytes;
     if (destroyed === this.settledDestroyedBytes) return;
     this.recorder.flush();

@@ -97,7 +97,7 @@ describe('UNet2DConditionModel beyond the fixtures', () => {
     }
   });
 
-  it('a scalar timestep, a per-sample list and a GPU tensor give the same prediction; batch elements are independent', async () => {
+  it('a scalar timestep, a per-sample list and a GPU tensor give the same prediction, so does forwardAsync; batch elements are independent', async () => {
     const gpu = await getGpu();
     const model = await UNet2DConditionModel.fromPretrained(gpu, SD2);
     try {
@@ -110,6 +110,14 @@ describe('UNet2DConditionModel beyond the fixtures', () => {
       );
       expect(Array.from(list)).toEqual(Array.from(scalar));
       expect(Array.from(tensor)).toEqual(Array.from(scalar));
+      // forwardAsync (what the pipelines run): the same prediction, settling the GPU after conv_in and each block
+      const settle = vi.spyOn(gpu, 'settle');
+      const viaAsync = await gpu.scopeAsync(async () =>
+        gpu.read(await model.forwardAsync(gpu, gpu.upload(sample, [2, 8, 8, 4]), 250, gpu.upload(ctx, [2, 77, 32]))),
+      );
+      expect(settle).toHaveBeenCalledTimes(1 + model.downBlocks.length + (model.midBlock ? 1 : 0) + model.upBlocks.length);
+      settle.mockRestore();
+      expect(Array.from(viaAsync)).toEqual(Array.from(scalar));
       // The second batch element alone: the same values (the CFG batch does not mix samples).
       const half = 8 * 8 * 4;
       const one = await predict(gpu, model, sample.slice(half), [1, 8, 8, 4], 250, ctx.slice(77 * 32), [1, 77, 32]);

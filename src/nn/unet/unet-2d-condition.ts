@@ -178,40 +178,85 @@ export class UNet2DConditionModel {
    * one per sample, `encoderHiddenStates` [B, M, cross_attention_dim]. Returns [B, h, w, out_channels].
    */
   forward(gpu: Gpu, sample: Tensor, timesteps: Timesteps, encoderHiddenStates: Tensor, opts: UNetForwardOptions = {}): Tensor {
+    this.checkInputs(sample, encoderHiddenStates);
+    return gpu.scope(() => {
+      const run = this.run(gpu, sample, timesteps, encoderHiddenStates, opts);
+      for (;;) {
+        const r = run.next();
+        if (r.done) return r.value;
+      }
+    });
+  }
+
+  /**
+   * `forward` that awaits `gpu.settle({ trim: false })` after conv_in and after every block. The first call
+   * at a size grows the pool and evicts idle buffers at each new high-water mark, which Dawn would otherwise
+   * keep until the call ends (~0.5 GiB above the pool in the first 512² SD1.5 step on lavapipe); later calls
+   * reuse the pool's buffers, destroy nothing and do not wait. The same result as `forward`.
+   */
+  async forwardAsync(
+    gpu: Gpu,
+    sample: Tensor,
+    timesteps: Timesteps,
+    encoderHiddenStates: Tensor,
+    opts: UNetForwardOptions = {},
+  ): Promise<Tensor> {
+    this.checkInputs(sample, encoderHiddenStates);
+    return gpu.scopeAsync(async () => {
+      const run = this.run(gpu, sample, timesteps, encoderHiddenStates, opts);
+      for (;;) {
+        const r = run.next();
+        if (r.done) return r.value;
+        await gpu.settle({ trim: false });
+      }
+    });
+  }
+
+  /** The forward pass, pausing (yield) after conv_in and every block; run inside a scope. */
+  private *run(
+    gpu: Gpu,
+    sample: Tensor,
+    timesteps: Timesteps,
+    encoderHiddenStates: Tensor,
+    opts: UNetForwardOptions,
+  ): Generator<undefined, Tensor, undefined> {
     const cfg = this.config;
     const dtype = this.dtype;
-    this.checkInputs(sample, encoderHiddenStates);
     const b = sample.dim(0);
-    return gpu.scope(() => {
-      let x = sample.dtype === dtype ? sample : cast(gpu, sample, dtype);
-      const context = encoderHiddenStates.dtype === dtype ? encoderHiddenStates : cast(gpu, encoderHiddenStates, dtype);
-      if (cfg.centerInputSample) x = unary(gpu, x, 'identity', 2, -1);
-      const emb = this.timeEmbedding.forward(gpu, timestepsTensor(gpu, timesteps, b), dtype);
-      // Every resnet applies SiLU to the same embedding before its own projection: do it once.
-      const tembAct = silu(gpu, emb);
-      let h = this.convIn.forward(gpu, x);
-      const skips: Tensor[] = [h];
-      for (const block of this.downBlocks) {
-        const r = block.forward(gpu, h, tembAct, context);
-        skips.push(...r.skips);
-        h = r.out;
-      }
-      if (this.midBlock) h = this.midBlock.forward(gpu, h, tembAct, context);
-      for (const [i, block] of this.upBlocks.entries()) {
-        // The upsampler must produce the size of the skip the next block starts with (diffusers'
-        // upsample_size); it is 2× unless the latent is not a multiple of the total downsampling.
-        const nextSkip = skips[skips.length - block.resnets.length - 1];
-        const size = i < this.upBlocks.length - 1 && nextSkip ? ([nextSkip.dim(1), nextSkip.dim(2)] as const) : undefined;
-        const next = block.forward(gpu, h, skips, tembAct, context, size);
-        h.release();
-        h = next;
-      }
-      // h is this forward's own intermediate (nothing reads it again): normalise it in place
-      let y = this.convOut.forward(gpu, this.convNormOut.forward(gpu, h, { silu: true, inPlace: true }));
-      const outDtype = opts.outputDtype ?? sample.dtype;
-      if (y.dtype !== outDtype) y = cast(gpu, y, outDtype);
-      return y;
-    });
+    let x = sample.dtype === dtype ? sample : cast(gpu, sample, dtype);
+    const context = encoderHiddenStates.dtype === dtype ? encoderHiddenStates : cast(gpu, encoderHiddenStates, dtype);
+    if (cfg.centerInputSample) x = unary(gpu, x, 'identity', 2, -1);
+    const emb = this.timeEmbedding.forward(gpu, timestepsTensor(gpu, timesteps, b), dtype);
+    // Every resnet applies SiLU to the same embedding before its own projection: do it once.
+    const tembAct = silu(gpu, emb);
+    let h = this.convIn.forward(gpu, x);
+    const skips: Tensor[] = [h];
+    yield;
+    for (const block of this.downBlocks) {
+      const r = block.forward(gpu, h, tembAct, context);
+      skips.push(...r.skips);
+      h = r.out;
+      yield;
+    }
+    if (this.midBlock) {
+      h = this.midBlock.forward(gpu, h, tembAct, context);
+      yield;
+    }
+    for (const [i, block] of this.upBlocks.entries()) {
+      // The upsampler must produce the size of the skip the next block starts with (diffusers'
+      // upsample_size); it is 2× unless the latent is not a multiple of the total downsampling.
+      const nextSkip = skips[skips.length - block.resnets.length - 1];
+      const size = i < this.upBlocks.length - 1 && nextSkip ? ([nextSkip.dim(1), nextSkip.dim(2)] as const) : undefined;
+      const next = block.forward(gpu, h, skips, tembAct, context, size);
+      h.release();
+      h = next;
+      yield;
+    }
+    // h is this forward's own intermediate (nothing reads it again): normalise it in place
+    let y = this.convOut.forward(gpu, this.convNormOut.forward(gpu, h, { silu: true, inPlace: true }));
+    const outDtype = opts.outputDtype ?? sample.dtype;
+    if (y.dtype !== outDtype) y = cast(gpu, y, outDtype);
+    return y;
   }
 
   private checkInputs(sample: Tensor, ehs: Tensor): void {

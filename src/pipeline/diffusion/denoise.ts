@@ -61,7 +61,8 @@ export async function denoise(a: DenoiseArgs, latents: Tensor, timesteps: readon
       const next = await gpu.scopeAsync(async () => {
         const scaled = scheduler.scaleModelInput(current, t);
         const input = a.guidanceScale !== null ? concat(gpu, [scaled, scaled], 0) : scaled;
-        const out = unet.forward(gpu, input, t, a.promptEmbeds);
+        // forwardAsync: the first step frees the pool buffers it evicts as it goes (see there)
+        const out = await unet.forwardAsync(gpu, input, t, a.promptEmbeds);
         if (a.trace) await a.trace({ kind: 'unet_output', step: i, tensor: out });
         const pred = a.guidanceScale !== null ? guide(gpu, out, a.guidanceScale) : out;
         const mode = scheduler.stepNoise(a.eta);
