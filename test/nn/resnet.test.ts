@@ -4,31 +4,12 @@
  * must leave x untouched; both match the float64 reference; consuming lowers the block's peak live bytes.
  */
 import { describe, expect, it } from 'vitest';
-import { ParamScope, type WeightReader, expectedKeys, loadParams, releaseParams } from '../../src/nn/params.js';
+import { ParamScope, loadParams, releaseParams } from '../../src/nn/params.js';
 import { ResnetBlock2D } from '../../src/nn/resnet.js';
 import { runStagesAsync } from '../../src/nn/stages.js';
 import { diff } from '../helpers/compare.js';
 import { getGpu } from '../helpers/gpu.js';
 import * as ref from './sd-reference.js';
-
-/** A random-weight reader for exactly the keys a registry declares, and the host values by name. */
-function randomReader(scope: ParamScope): { reader: WeightReader; host: Map<string, Float32Array> } {
-  const keys = [...expectedKeys(scope.registry)];
-  const shapes = new Map(keys);
-  const host = new Map(keys.map(([name, shape], i) => [name, ref.randomParam(name, shape, i + 1)]));
-  return {
-    host,
-    reader: {
-      path: '<random>',
-      keys: () => [...host.keys()],
-      info: (n) => {
-        const shape = shapes.get(n);
-        return shape && { shape };
-      },
-      read: async (n) => host.get(n) as Float32Array,
-    },
-  };
-}
 
 const CASES = [
   { what: 'conv_shortcut and time embedding (UNet up block)', cin: 24, cout: 16, temb: 12, scale: 1 },
@@ -49,7 +30,7 @@ describe('ResnetBlock2D consume', () => {
         tembChannels: c.temb,
         outputScaleFactor: c.scale,
       });
-      const { reader, host } = randomReader(scope);
+      const { reader, host } = ref.randomWeights(scope.registry, 1);
       await loadParams(gpu, scope.registry, reader);
       try {
         const [B, H, W] = [2, 9, 7];

@@ -5,6 +5,7 @@
  * case fails, its intermediate tensors locate the layer where the GPU diverges.
  */
 import { timestepFrequencies } from '../../src/kernels/embedding.js';
+import { type Param, type WeightReader, expectedKeys } from '../../src/nn/params.js';
 import type { UNetConfig } from '../../src/nn/unet/config.js';
 import type { AutoencoderKLConfig } from '../../src/nn/vae/config.js';
 
@@ -490,4 +491,28 @@ export function randomParam(name: string, shape: readonly number[], seed: number
   if (/norm[0-9_a-z]*\.weight$/.test(name)) return v.map((x) => 1 + 0.2 * x);
   if (name.endsWith('.bias')) return v.map((x) => 0.1 * x);
   return v.map((x) => (x * Math.sqrt(3)) / Math.sqrt(fanIn));
+}
+
+/**
+ * A random-weight reader for exactly the keys a model's parameter registry declares (`randomParam` values,
+ * seeded by key order from `firstSeed`), and the host values by name for the float64 reference.
+ */
+export function randomWeights(
+  registry: readonly Param<unknown>[],
+  firstSeed = 0,
+): { reader: WeightReader; host: Map<string, Float32Array> } {
+  const shapes = expectedKeys(registry);
+  const host = new Map([...shapes].map(([name, shape], i) => [name, randomParam(name, shape, firstSeed + i)]));
+  return {
+    host,
+    reader: {
+      path: '<random>',
+      keys: () => [...host.keys()],
+      info: (n) => {
+        const shape = shapes.get(n);
+        return shape && { shape };
+      },
+      read: async (n) => host.get(n) as Float32Array,
+    },
+  };
 }

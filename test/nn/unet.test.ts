@@ -11,7 +11,6 @@ import { loadSafetensors } from '../../src/io/safetensors.js';
 import { permute } from '../../src/kernels/layout.js';
 import { parseUNetConfig } from '../../src/nn/unet/config.js';
 import { UNet2DConditionModel } from '../../src/nn/unet/unet-2d-condition.js';
-import { expectedKeys } from '../../src/nn/params.js';
 import { CheckpointError, ConfigError, ShapeError } from '../../src/runtime/errors.js';
 import type { Gpu } from '../../src/runtime/gpu.js';
 import { readManifest, readCaseTensors, valuesOf } from '../../src/verify/manifest.js';
@@ -191,14 +190,8 @@ describe('UNet2DConditionModel beyond the fixtures', () => {
     };
     for (const extra of [{}, { mid_block_type: null }]) {
       const model = UNet2DConditionModel.fromConfig({ ...options, ...extra }, 'options test');
-      const keys = [...expectedKeys(model.params)];
-      const host = new Map(keys.map(([name, shape], i) => [name, ref.randomParam(name, shape, i)]));
-      await model.load(gpu, {
-        path: '<random>',
-        keys: () => [...host.keys()],
-        info: (n) => (host.has(n) ? { shape: keys.find(([k]) => k === n)?.[1] ?? [] } : undefined),
-        read: async (n) => host.get(n) as Float32Array,
-      });
+      const { reader, host } = ref.randomWeights(model.params);
+      await model.load(gpu, reader);
       try {
         const [b, h, w] = [2, 7, 5];
         const sample = ref.values(b * h * w * 3, 21);

@@ -7,7 +7,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { openWeights } from '../../src/io/weights.js';
 import { permute, slice } from '../../src/kernels/layout.js';
-import { type WeightReader, expectedKeys } from '../../src/nn/params.js';
+import type { WeightReader } from '../../src/nn/params.js';
 import { AutoencoderKL } from '../../src/nn/vae/autoencoder-kl.js';
 import { tilePlan } from '../../src/nn/vae/tiled-decode.js';
 import { CheckpointError, ShapeError } from '../../src/runtime/errors.js';
@@ -132,18 +132,8 @@ describe('AutoencoderKL weights', () => {
         up_block_types: Array(3).fill('UpDecoderBlock2D'),
         ...extra,
       });
-      const keys = [...expectedKeys(vae.params)];
-      const shapes = new Map(keys);
-      const host = new Map(keys.map(([name, shape], i) => [name, ref.randomParam(name, shape, i)]));
-      await vae.load(gpu, {
-        path: '<random>',
-        keys: () => [...host.keys()],
-        info: (n) => {
-          const shape = shapes.get(n);
-          return shape && { shape };
-        },
-        read: async (n) => host.get(n) as Float32Array,
-      });
+      const { reader, host } = ref.randomWeights(vae.params);
+      await vae.load(gpu, reader);
       try {
         const W = (n: string) => Float64Array.from(host.get(n) ?? []);
         const image = ref.values(2 * 20 * 12, 31);
