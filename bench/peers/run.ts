@@ -6,6 +6,8 @@
  */
 import { loadavg } from 'node:os';
 import type { Gpu } from '../../src/runtime/gpu.js';
+import { ceilingBenches } from '../cases/ceiling.js';
+import { timeBench } from '../kernels.js';
 import { LAYER_CASES, type LayerCase, layerFlops } from './layers.js';
 import { setupMedgpuLayer } from './medgpu-layers.js';
 import { DEFAULT_PEERS, PEERS, PeerProcess } from './peer-process.js';
@@ -107,6 +109,12 @@ export async function runPeerBench(gpu: Gpu, opts: PeerBenchOptions): Promise<Pe
       skipped.push({ id: def.id, why: p.skipped });
       log(`peer ${def.id} skipped: ${p.skipped}`);
     }
+  }
+  // What shader code can reach on this adapter at all, in this run: a ratio to a CPU peer reads against it.
+  const alu = ceilingBenches.find((b) => b.kernel === 'ceiling: ALU');
+  if (alu) {
+    const row = await timeBench(gpu, alu, Math.max(3, opts.reps));
+    log(`adapter ALU ceiling (register-only multiply-adds, no memory access): ${row.gflops.toFixed(1)} GFLOP/s`);
   }
   const re = opts.filter ? new RegExp(opts.filter) : null;
   const rows: PeerRow[] = [];
