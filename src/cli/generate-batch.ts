@@ -2,7 +2,8 @@
  * `medgpu generate --prompts FILE`: a resumable batch. The folder is opened first (settings checked, leftovers
  * of a killed run cleaned, finished images verified), the pipeline is loaded once only if images remain, and
  * the images are made one by one, each written atomically and recorded in DIR/manifest.jsonl. Ctrl-C finishes
- * the current image and stops; re-running the same command resumes.
+ * the current image and stops; SIGTERM stops at the next denoising step and drops that image (exit 143);
+ * re-running the same command resumes.
  */
 import cliProgress from 'cli-progress';
 import {
@@ -110,7 +111,19 @@ export async function runGenerateBatch(o: BatchCliOptions, env: { gpu?: Gpu } = 
     log('\ninterrupted: finishing the current image, then stopping (Ctrl-C again to stop at once)');
     ac.abort();
   };
+  // SIGTERM (a job scheduler, `timeout`, `docker stop`) has a grace period that one image may outlast: stop at
+  // the next denoising step, drop that image (a resume makes it again), release the lock and exit 143.
+  const cancelImage = new AbortController();
+  let terminated = false;
+  const onSigterm = () => {
+    if (terminated) return;
+    terminated = true;
+    log('\nterminated: stopping at the next step (the image in progress is discarded; re-run to resume)');
+    cancelImage.abort();
+    ac.abort();
+  };
   process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigterm);
   let gpu: Gpu | null = null;
   let pipe: StableDiffusionPipeline | null = null;
   const bar = { current: null as ImageBar | null };
@@ -134,7 +147,7 @@ export async function runGenerateBatch(o: BatchCliOptions, env: { gpu?: Gpu } = 
       });
       log(`loaded ${s.model} (${s.dtype}) in ${((Date.now() - t0) / 1000).toFixed(1)} s; scheduler ${s.scheduler ?? pipe.schedulerClass}`);
       bar.current = new ImageBar(done, total);
-      const result = await runBatch(batch, pipelineRenderer(pipe, s), {
+      const result = await runBatch(batch, pipelineRenderer(pipe, s, { signal: cancelImage.signal }), {
         signal: ac.signal,
         onImage: (p) => bar.current?.update(p),
       });
@@ -146,7 +159,7 @@ export async function runGenerateBatch(o: BatchCliOptions, env: { gpu?: Gpu } = 
     const finished = done + generated;
     if (stopped) {
       log(`stopped after ${generated} new images (${finished}/${total} done); run the same command again to resume`);
-      process.exitCode = 130;
+      process.exitCode = terminated ? 143 : 130;
     } else if (generated === 0) {
       log(`all ${total} images are already in ${o.out} (verified against the manifest); nothing to do`);
     } else {
@@ -166,6 +179,7 @@ export async function runGenerateBatch(o: BatchCliOptions, env: { gpu?: Gpu } = 
   } finally {
     bar.current?.stop();
     process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigterm);
     pipe?.release();
     if (gpu && !env.gpu) gpu.destroy();
     await batch.release();

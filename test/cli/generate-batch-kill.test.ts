@@ -5,7 +5,8 @@
  * done is missing), then finished. The folder must hold exactly one manifest line and one PNG per image, every
  * hash matching, no temporary file or lock left, and images identical to those of an uninterrupted run of a
  * subset of the prompts (and to a single-prompt `generate --seed` of one of them). Before the last run, a
- * Ctrl-C (SIGINT) must stop cleanly after the current image.
+ * Ctrl-C (SIGINT) must stop cleanly after the current image, and a SIGTERM at the next denoising step without
+ * recording the image in progress.
  *
  * Each child is a fresh process: they share a private shader cache that starts empty, so the first one pays
  * the cold kernel compilation as CI does and the later ones reuse it, as on a user's machine. The kill
@@ -203,6 +204,23 @@ it(`a ${TOTAL}-image batch survives SIGKILLs at random moments and resumes to a 
   expect(
     readdirSync(out)
       .filter((f) => !recorded.includes(f))
+      .sort(),
+  ).toEqual(['batch.json', 'manifest.jsonl']);
+
+  // SIGTERM (a scheduler's or `timeout`'s stop) cancels the image in progress at its next step, records
+  // nothing half-made, releases the folder and exits with 143.
+  const terminated = new Child(args(prompts, out));
+  await terminated.until(() => terminated.reported().length >= 1);
+  terminated.signal('SIGTERM');
+  const term = await terminated.exited;
+  const termSaid = terminated.lines.join('\n');
+  expect(term, `${why}:\n${termSaid}`).toEqual({ code: 143, signal: null });
+  expect(termSaid).toMatch(/terminated: stopping at the next step/);
+  const afterTerm = expectConsistent(out, 'after SIGTERM');
+  for (const f of terminated.reported()) expect(afterTerm).toContain(f);
+  expect(
+    readdirSync(out)
+      .filter((f) => !afterTerm.includes(f))
       .sort(),
   ).toEqual(['batch.json', 'manifest.jsonl']);
 

@@ -11,7 +11,8 @@ import type { BatchSettings } from './settings.js';
 export function pipelineRenderer(
   pipe: StableDiffusionPipeline,
   s: BatchSettings,
-  o: { callback?: (p: StepProgress) => void } = {},
+  /** `signal` cancels the image in progress at its next step (the batch run then stops without it). */
+  o: { callback?: (p: StepProgress) => void; signal?: AbortSignal } = {},
 ): BatchRenderer {
   return async (job) => {
     const r = await pipe.generate({
@@ -27,6 +28,7 @@ export function pipelineRenderer(
       clipSkip: s.clipSkip ?? undefined,
       vaeTiling: s.tiledDecode,
       callback: o.callback,
+      signal: o.signal,
     });
     return { image: r.images[0] as Float32Array, width: r.width, height: r.height, scheduler: r.scheduler };
   };

@@ -1,7 +1,8 @@
 /**
  * The generation loop of a prepared batch: one image at a time, each written atomically and then recorded in
  * the manifest, so a kill at any moment loses at most the image in progress. Aborting the signal stops
- * between images (the current one is finished and recorded first).
+ * between images (the current one is finished and recorded first); a renderer that is cancelled mid-image
+ * (it throws while the signal is aborted) stops the run without that image, which a resume makes again.
  */
 import { encodePng } from '../../io/png.js';
 import { metadataText, toRgb8 } from '../diffusion/image.js';
@@ -80,7 +81,13 @@ export async function runBatch(batch: PreparedBatch, render: BatchRenderer, o: B
   for (const job of batch.pending) {
     if (o.signal?.aborted) return { generated, done, total, stopped: true };
     const t0 = performance.now();
-    const img = await render(job);
+    let img: BatchImage;
+    try {
+      img = await render(job);
+    } catch (e) {
+      if (o.signal?.aborted) return { generated, done, total, stopped: true };
+      throw e;
+    }
     const png = batchPng(img, job, batch.record);
     const sha256 = await sha256Hex(png);
     await writeFileAtomic(path(job.file), png);

@@ -153,6 +153,25 @@ describe('batch folder', () => {
     for (const j of second.batch.jobs) expect(readFileSync(join(dir, j.file))).toEqual(readFileSync(join(dir2, j.file)));
   });
 
+  it('a renderer cancelled mid-image (it throws after the abort) stops the run without that image', async () => {
+    const { dir, o } = setup();
+    const ac = new AbortController();
+    const f = fakeRenderer();
+    const render = async (job: BatchJob) => {
+      if (f.calls.length === 2) {
+        ac.abort();
+        throw new Error('generation was cancelled at step 3');
+      }
+      return f.render(job);
+    };
+    const first = await runAll(o, render, ac.signal);
+    expect(first.result).toEqual({ generated: 2, done: 2, total: 7, stopped: true });
+    expect(manifest(dir).length).toBe(2);
+    const { result, batch } = await runAll(o);
+    expect(result).toEqual({ generated: 5, done: 7, total: 7, stopped: false });
+    await expectComplete(dir, batch.jobs);
+  });
+
   it('cleans up after a kill: stale temp files, a torn manifest line; adopts an image renamed before its line', async () => {
     const { dir, o } = setup();
     const ac = new AbortController();
