@@ -64,6 +64,29 @@ describe('softmax', () => {
     },
   );
 
+  test.prop(
+    [
+      fc.constantFrom(1, 63, 64, 65, 77, 513, 1023, 1024, 1025, 2049, 4100),
+      fc.constantFrom<DType>('f32', 'f16'),
+      fc.boolean(),
+      fc.integer(),
+    ],
+    {
+      numRuns: 12,
+    },
+  )(
+    'long rows and rows around the workgroup width (64), in both dtypes, with and without the causal mask',
+    async (cols, dtype, causal, seed) => {
+      const gpu = await getGpu();
+      if (dtype === 'f16' && !gpu.hasF16) return;
+      await run([3, cols], dtype, 0.125, causal, seed, 30);
+    },
+  );
+
+  test('more rows than one grid dimension holds: every row of a 2D grid is normalised', async () => {
+    await run([65539, 5], 'f32', 1, false, 7, 30);
+  });
+
   test('a causal row sees only its prefix: row i of [4, 4] ones is 1/(i+1) on columns <= i', async () => {
     const gpu = await getGpu();
     const y = await gpu.scopeAsync(async () => gpu.read(softmax(gpu, gpu.upload(new Float32Array(16).fill(1), [4, 4]), { causal: true })));
