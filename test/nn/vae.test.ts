@@ -12,6 +12,7 @@ import { AutoencoderKL } from '../../src/nn/vae/autoencoder-kl.js';
 import { tilePlan } from '../../src/nn/vae/tiled-decode.js';
 import { CheckpointError, ShapeError } from '../../src/runtime/errors.js';
 import type { Gpu } from '../../src/runtime/gpu.js';
+import type { Tensor } from '../../src/runtime/tensor.js';
 import { readCaseTensors, readManifest, valuesOf } from '../../src/verify/manifest.js';
 import { runVaeCase } from '../../src/verify/runners/vae.js';
 import { diff } from '../helpers/compare.js';
@@ -172,6 +173,7 @@ describe('AutoencoderKL weights', () => {
         expect(() => vae.decode(gpu, gpu.zeros([1, 4, 8, 8]))).toThrow(ShapeError);
       });
       await expect(gpu.scopeAsync(() => vae.decodeAsync(gpu, gpu.zeros([1, 4, 8, 8])))).rejects.toThrow(ShapeError);
+      await expect(gpu.scopeAsync(() => vae.encodeAsync(gpu, gpu.zeros([1, 3, 64, 64])))).rejects.toThrow(ShapeError);
       expect(vae.downscaleFactor).toBe(8);
       expect(vae.scalingFactor).toBe(0.18215);
     } finally {
@@ -278,6 +280,29 @@ describe('AutoencoderKL decodeAsync', () => {
   });
 });
 
+describe('AutoencoderKL encodeAsync', () => {
+  it('gives bitwise the posterior and sample of encode, calling gpu.settle() after every encoder stage', async () => {
+    const gpu = await getGpu();
+    const vae = await AutoencoderKL.fromPretrained(gpu, SD1);
+    try {
+      const image = ref.values(2 * 48 * 40 * 3, 31);
+      const noise = ref.values(2 * 6 * 5 * 4, 32);
+      const read = async (d: { mean: Tensor; logvar: Tensor; std: Tensor; sample?: Tensor }) =>
+        Promise.all([d.mean, d.logvar, d.std, d.sample as Tensor].map(async (t) => Array.from(await gpu.read(t))));
+      const inputs = () => [gpu.upload(image, [2, 48, 40, 3]), { noise: gpu.upload(noise, [2, 6, 5, 4]) }] as const;
+      const want = await gpu.scopeAsync(async () => read(vae.encode(gpu, ...inputs())));
+      const settle = vi.spyOn(gpu, 'settle');
+      const got = await gpu.scopeAsync(async () => read(await vae.encodeAsync(gpu, ...inputs())));
+      // conv_in, 4 down blocks, mid, norm_out, conv_out
+      expect(settle).toHaveBeenCalledTimes(1 + 4 + 1 + 2);
+      settle.mockRestore();
+      expect(got).toEqual(want);
+    } finally {
+      vae.release();
+    }
+  });
+});
+
 describe('AutoencoderKL tiled decode', () => {
   it('follows diffusers tiled_decode exactly: edge tiles, in-place blends, crops (|tiled - host float64 blend| <= 1e-6)', async () => {
     // 20×14 latents with 8-latent tiles every 6: 4×3 tiles, the last row and column only 2 latents wide.
@@ -352,9 +377,10 @@ describe('AutoencoderKL tiled decode', () => {
       const tilesPerRow = Math.ceil(n / plan.stride);
       const px = 3 * 4;
       const assembly = 2 * tilesPerRow * 64 * 64 * px + 2 * plan.keep * H * px + 2 * H * H * px;
-      expect(tiled64.bytes, `peak ${tiled64.bytes}: one tile ${tilePeak} + assembly ${assembly} (untiled ${untiledPeak})`).toBeLessThanOrEqual(
-        tilePeak + assembly,
-      );
+      expect(
+        tiled64.bytes,
+        `peak ${tiled64.bytes}: one tile ${tilePeak} + assembly ${assembly} (untiled ${untiledPeak})`,
+      ).toBeLessThanOrEqual(tilePeak + assembly);
       expect(tilePeak + assembly).toBeLessThan(untiledPeak / 2);
       const r64 = interiorRms(tiled64.out, 64);
       const r128 = interiorRms(await decodeHost(gpu, vae, z, [1, n, n, 4], { tileSampleSize: 128 }), 128);

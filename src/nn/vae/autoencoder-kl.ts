@@ -135,6 +135,23 @@ export class AutoencoderKL {
    * the image's dtype.
    */
   encode(gpu: Gpu, image: Tensor, opts: { noise?: Tensor } = {}): LatentDistribution {
+    this.checkEncodeInputs(image, opts.noise);
+    return gpu.scope(() => this.posterior(gpu, this.encoder.forward(gpu, this.castIn(gpu, image)), image.dtype, opts.noise));
+  }
+
+  /**
+   * `encode` that awaits `gpu.settle()` between the encoder's stages (see `Encoder.forwardAsync`): the same
+   * posterior, with process memory near the pool's peak at large sizes (image-to-image uses it).
+   */
+  async encodeAsync(gpu: Gpu, image: Tensor, opts: { noise?: Tensor } = {}): Promise<LatentDistribution> {
+    this.checkEncodeInputs(image, opts.noise);
+    return gpu.scopeAsync(async () => {
+      const h = await this.encoder.forwardAsync(gpu, this.castIn(gpu, image));
+      return this.posterior(gpu, h, image.dtype, opts.noise);
+    });
+  }
+
+  private checkEncodeInputs(image: Tensor, noise: Tensor | undefined): void {
     const cfg = this.config;
     if (image.rank !== 4 || image.dim(3) !== cfg.inChannels) {
       throw new ShapeError(
@@ -144,27 +161,26 @@ export class AutoencoderKL {
     // Each downsampler (pad (0, 1), 3×3, stride 2) halves a side, rounding down.
     const levels = cfg.blockOutChannels.length - 1;
     const latentShape = [image.dim(0), image.dim(1) >> levels, image.dim(2) >> levels, cfg.latentChannels];
-    if (opts.noise && shapeString(opts.noise.shape) !== shapeString(latentShape)) {
-      throw new ShapeError(`AutoencoderKL.encode: noise ${shapeString(opts.noise.shape)} must be ${shapeString(latentShape)}`);
+    if (noise && shapeString(noise.shape) !== shapeString(latentShape)) {
+      throw new ShapeError(`AutoencoderKL.encode: noise ${shapeString(noise.shape)} must be ${shapeString(latentShape)}`);
     }
+  }
+
+  /** quant_conv and the diagonal Gaussian of the encoder's output `h`, in dtype `out`. Run inside a scope. */
+  private posterior(gpu: Gpu, h: Tensor, out: DType, noise: Tensor | undefined): LatentDistribution {
     const dtype = this.dtype;
-    const out = image.dtype;
-    return gpu.scope(() => {
-      const x = image.dtype === dtype ? image : cast(gpu, image, dtype);
-      const h = this.encoder.forward(gpu, x);
-      const moments = this.quantConv ? this.quantConv.forward(gpu, h) : h;
-      const read = (what: 'mean' | 'logvar' | 'std') => {
-        const t = diagonalGaussian(gpu, moments, what);
-        return t.dtype === out ? t : cast(gpu, t, out);
-      };
-      const result: LatentDistribution = { mean: read('mean'), logvar: read('logvar'), std: read('std') };
-      if (opts.noise) {
-        const noise = opts.noise.dtype === dtype ? opts.noise : cast(gpu, opts.noise, dtype);
-        const s = diagonalGaussian(gpu, moments, 'sample', noise);
-        result.sample = s.dtype === out ? s : cast(gpu, s, out);
-      }
-      return result;
-    });
+    const moments = this.quantConv ? this.quantConv.forward(gpu, h) : h;
+    const read = (what: 'mean' | 'logvar' | 'std') => {
+      const t = diagonalGaussian(gpu, moments, what);
+      return t.dtype === out ? t : cast(gpu, t, out);
+    };
+    const result: LatentDistribution = { mean: read('mean'), logvar: read('logvar'), std: read('std') };
+    if (noise) {
+      const n = noise.dtype === dtype ? noise : cast(gpu, noise, dtype);
+      const s = diagonalGaussian(gpu, moments, 'sample', n);
+      result.sample = s.dtype === out ? s : cast(gpu, s, out);
+    }
+    return result;
   }
 
   /** latents [B, h, w, latent_channels] → image [B, h·f, w·f, out_channels] (values around [-1, 1]). */
@@ -208,8 +224,9 @@ export class AutoencoderKL {
     }
   }
 
-  private castIn(gpu: Gpu, latents: Tensor): Tensor {
-    return latents.dtype === this.dtype ? latents : cast(gpu, latents, this.dtype);
+  /** An input (image or latents) in the weights' dtype. */
+  private castIn(gpu: Gpu, x: Tensor): Tensor {
+    return x.dtype === this.dtype ? x : cast(gpu, x, this.dtype);
   }
 
   private postQuant(gpu: Gpu, z: Tensor): Tensor {

@@ -39,18 +39,30 @@ export class Encoder {
 
   /** image [B, H, W, in] → moments [B, H/f, W/f, 2·latent] (before quant_conv). */
   forward(gpu: Gpu, x: Tensor): Tensor {
-    // stages get this encoder's own intermediates (never `x`, which conv_in reads): they consume them
+    return runStages(x, this.stages(gpu));
+  }
+
+  /**
+   * `forward` with `gpu.settle()` after each stage (conv_in, each down block, the mid block, the output
+   * norm and conv), as `Decoder.forwardAsync`. Call it inside `gpu.scopeAsync`.
+   */
+  forwardAsync(gpu: Gpu, x: Tensor): Promise<Tensor> {
+    return runStagesAsync(gpu, x, this.stages(gpu));
+  }
+
+  /** Every stage after conv_in gets an intermediate of this encoder (never `x`, which conv_in reads). */
+  private stages(gpu: Gpu): Stage[] {
     const down =
       (b: DownEncoderBlock2D): Stage =>
       (h, consume) =>
         b.forward(gpu, h, { consume });
-    return runStages(x, [
+    return [
       (h) => this.convIn.forward(gpu, h),
       ...this.downBlocks.map(down),
       (h) => this.midBlock.forward(gpu, h),
       (h, consume) => this.convNormOut.forward(gpu, h, { silu: true, inPlace: consume }),
       (h) => this.convOut.forward(gpu, h),
-    ]);
+    ];
   }
 }
 

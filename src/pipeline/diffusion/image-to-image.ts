@@ -55,7 +55,7 @@ export class StableDiffusionImg2ImgPipeline extends DiffusionPipelineBase {
           `strength ${strength} with ${r.numInferenceSteps} steps runs no denoising step (int(steps·strength) = 0); raise strength or numInferenceSteps`,
         );
       }
-      const latents = gpu.scope(() => this.initLatents(r, img, batch, [h, w, c], schedule.timesteps[0] as number));
+      const latents = await gpu.scopeAsync(() => this.initLatents(r, img, batch, [h, w, c], schedule.timesteps[0] as number));
       if (o.trace) await o.trace({ kind: 'init_latents', tensor: latents });
       const final = await this.denoise(r, o, embeds, latents, schedule.timesteps);
       return this.result(r, await this.decodeImages(final, o), { width: img.width, height: img.height }, schedule.timesteps);
@@ -63,14 +63,21 @@ export class StableDiffusionImg2ImgPipeline extends DiffusionPipelineBase {
   }
 
   /** prepare_latents: the VAE posterior sample of the image, scaled, repeated to the batch, noised to `t`. */
-  private initLatents(r: ResolvedRun, img: ImageInput, batch: number, [h, w, c]: [number, number, number], t: number): Tensor {
+  private async initLatents(
+    r: ResolvedRun,
+    img: ImageInput,
+    batch: number,
+    [h, w, c]: [number, number, number],
+    t: number,
+  ): Promise<Tensor> {
     const gpu = this.gpu;
     const nb = img.batch;
     const upload = (nchw: Float32Array, n: number, label: string) => gpu.upload(nchwToNhwc(nchw, n, c, h, w), [n, h, w, c], 'f32', label);
     const pixels = nchwToNhwc(img.data, nb, 3, img.height, img.width).map((v) => Math.fround(Math.fround(2 * v) - 1));
     const image = gpu.upload(pixels, [nb, img.height, img.width, 3], 'f32', 'init image');
     const posteriorNoise = upload(r.noise.randn([nb, c, h, w]), nb, 'posterior noise');
-    const sample = this.vae.encode(gpu, image, { noise: posteriorNoise }).sample as Tensor;
+    // encodeAsync: Dawn frees the buffers each encoder stage evicts before the next one allocates
+    const sample = (await this.vae.encodeAsync(gpu, image, { noise: posteriorNoise })).sample as Tensor;
     let init = scale(gpu, sample, this.vae.scalingFactor);
     if (batch > nb) init = concat(gpu, Array<Tensor>(batch / nb).fill(init), 0);
     const noise = upload(r.noise.randn([batch, c, h, w]), batch, 'add_noise noise');
