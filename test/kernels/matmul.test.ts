@@ -50,6 +50,7 @@ interface Case {
   dtype: DType;
   impl: MatmulPath;
   seed: number;
+  packF16?: boolean;
 }
 
 async function run(c: Case) {
@@ -71,7 +72,18 @@ async function run(c: Case) {
       const out = gpu.empty([...c.batch, c.M, c.N], c.dtype);
       gpu.poison(out);
       out.release();
-      return matmul(gpu, { a, b, bias, residual }, { transA: c.transA, transB: c.transB, activation: c.act, scale: c.scale, impl: c.impl });
+      return matmul(
+        gpu,
+        { a, b, bias, residual },
+        {
+          transA: c.transA,
+          transB: c.transB,
+          activation: c.act,
+          scale: c.scale,
+          impl: c.impl,
+          packF16: c.packF16,
+        },
+      );
     });
     expect(y.shape).toEqual([...c.batch, c.M, c.N]);
     check(await gpu.read(y), want.y, want.absSum, c.K, c.dtype, JSON.stringify({ ...c, seed: undefined }));
@@ -121,6 +133,23 @@ describe('matmul', () => {
       await run(c);
     },
   );
+
+  // f16 Linear layout (A [M, K], B [N, K], K even) on the subgroup path reads two halves per u32 word; the
+  // random shapes above reach it only when K happens to be even. Packed and one-half-per-load side by side.
+  test.prop(
+    [
+      shapeCase(['f16']).map((c) => ({ ...c, transA: false, transB: true, impl: 'subgroup' as MatmulPath })),
+      fc.integer({ min: 1, max: 90 }).map((h) => 2 * h),
+      fc.boolean(),
+      fc.boolean(),
+    ],
+    { numRuns: RUNS },
+  )('f16 packed pairs (x·Wᵀ, K even) match the reference, as the unpacked path', async (c, K, bias, residual) => {
+    const gpu = await getGpu();
+    if (!gpu.hasF16) return;
+    await run({ ...c, K, bias, residual, packF16: true });
+    await run({ ...c, K, bias, residual, packF16: false });
+  });
 
   // Every activation the epilogue offers (exp excluded: these sums reach ±180 and exp overflows f32), with
   // bias, residual and an output scale, on every path: the epilogue is uniform-driven, one pipeline for all.
