@@ -18,6 +18,7 @@ import { AutoencoderKL } from '../../src/nn/vae/autoencoder-kl.js';
 import { type DiffusionComponents, loadTokenizer } from '../../src/pipeline/diffusion/components.js';
 import { StableDiffusionPipeline } from '../../src/pipeline/diffusion/text-to-image.js';
 import type { SchedulerConfig } from '../../src/pipeline/schedulers/config.js';
+import type { DType } from '../../src/runtime/dtype.js';
 import type { Gpu } from '../../src/runtime/gpu.js';
 import { benchValues } from '../peers/layers.js';
 import type { E2eCase } from './case.js';
@@ -31,14 +32,18 @@ export type SdModel = 'sd15' | 'sd21-base';
 const FIXTURE: Record<SdModel, string> = { sd15: 'test/fixtures/pipelines/sd1', 'sd21-base': 'test/fixtures/pipelines/sd2' };
 
 /** The three models, the tokenizer and the scheduler config, as a pipeline's components. */
-export async function loadSd(gpu: Gpu, which: SdModel): Promise<DiffusionComponents & { release(): void; weightBytes: number }> {
+export async function loadSd(
+  gpu: Gpu,
+  which: SdModel,
+  dtype: DType = 'f32',
+): Promise<DiffusionComponents & { release(): void; weightBytes: number }> {
   const config = (c: string) => readJson(`weights/configs/${which}/${c}.json`);
   const textEncoder = CLIPTextModel.fromConfig(config('text_encoder'), `${which}/text_encoder.json`);
-  await gpu.pool.exactSizes(() => textEncoder.load(gpu, randomFor(textEncoder.params)));
+  await gpu.pool.exactSizes(() => textEncoder.load(gpu, randomFor(textEncoder.params), { dtype }));
   const unet = UNet2DConditionModel.fromConfig(config('unet'), `${which}/unet.json`);
-  await unet.load(gpu, randomFor(unet.params));
+  await unet.load(gpu, randomFor(unet.params), { dtype });
   const vae = AutoencoderKL.fromConfig(config('vae'), `${which}/vae.json`);
-  await vae.load(gpu, randomFor(vae.params));
+  await vae.load(gpu, randomFor(vae.params), { dtype });
   const fixture = FIXTURE[which];
   return {
     source: `${which} configs (weights/configs/${which}) with random weights`,
@@ -48,7 +53,7 @@ export async function loadSd(gpu: Gpu, which: SdModel): Promise<DiffusionCompone
     vae,
     schedulerConfig: readJson(`${fixture}/scheduler/scheduler_config.json`) as SchedulerConfig,
     unetSampleSize: 64,
-    dtype: 'f32',
+    dtype,
     weightBytes: f32Bytes(textEncoder.params) + f32Bytes(unet.params) + f32Bytes(vae.params),
     release() {
       releaseParams(textEncoder.params);
@@ -105,6 +110,45 @@ function unetStepCase(which: SdModel, px: number, warmedBefore: boolean): E2eCas
       };
     },
   };
+}
+
+/**
+ * SD1.5 with f16 weights and activations (`--dtype f16`): the UNet steps, the 512² decode and a 256²
+ * generation, beside the f32 rows (on lavapipe f16 reads two halves per load in the conv and linear kernels).
+ */
+export function sd15F16Cases(): E2eCase<Sd>[] {
+  const group = 'sd15 f16';
+  const load = (gpu: Gpu) => loadSd(gpu, 'sd15', 'f16');
+  const step = (px: number): E2eCase<Sd> => ({ ...unetStepCase('sd15', px, px > 256), name: `sd15 f16 unet step cfg b2 ${px}²`, group, load });
+  return [
+    step(256),
+    step(512),
+    {
+      name: 'sd15 f16 vae decode 512²',
+      group,
+      warmedBefore: true,
+      load,
+      async prepare(gpu, m) {
+        const latents = gpu.upload(benchValues(64 * 64 * 4), [1, 64, 64, 4]);
+        return async () => {
+          gpu.scope(() => void m.vae.decode(gpu, latents));
+          await gpu.sync();
+        };
+      },
+    },
+    {
+      name: 'sd15 f16 generation 256² 20 steps (pndm, cfg 7.5)',
+      group,
+      heavy: true,
+      load,
+      async prepare(gpu, m) {
+        const pipe = new StableDiffusionPipeline(gpu, m);
+        return async () => {
+          await pipe.generate({ prompt: 'a chest x-ray', width: 256, height: 256, numInferenceSteps: 20, guidanceScale: 7.5, seed: 0 });
+        };
+      },
+    },
+  ];
 }
 
 /** SD-2.1-base: text encoder and a UNet step at its native 512². */
