@@ -119,7 +119,12 @@ function unetStepCase(which: SdModel, px: number, warmedBefore: boolean): E2eCas
 export function sd15F16Cases(): E2eCase<Sd>[] {
   const group = 'sd15 f16';
   const load = (gpu: Gpu) => loadSd(gpu, 'sd15', 'f16');
-  const step = (px: number): E2eCase<Sd> => ({ ...unetStepCase('sd15', px, px > 256), name: `sd15 f16 unet step cfg b2 ${px}²`, group, load });
+  const step = (px: number): E2eCase<Sd> => ({
+    ...unetStepCase('sd15', px, px > 256),
+    name: `sd15 f16 unet step cfg b2 ${px}²`,
+    group,
+    load,
+  });
   return [
     step(256),
     step(512),
