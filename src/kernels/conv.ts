@@ -300,15 +300,12 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     );
   }
   const weight = (k: number, v: number) => `w[wrow + ${k}u * p.coutPad4 + wc${v}]`;
-  for (const k of steps)
-    for (const v of vecs) L(`      let w${k}_${v} = ${s.packed ? `half4(${weight(k, v)})` : `vec4f(${weight(k, v)})`};`);
+  for (const k of steps) for (const v of vecs) L(`      let w${k}_${v} = ${s.packed ? `half4(${weight(k, v)})` : `vec4f(${weight(k, v)})`};`);
   // Each broadcast value feeds every vec4 of the lane; the CH products per accumulator are summed as SSA values
   // and added once per chunk (a loop-carried `acc +=` costs a mask blend on lavapipe).
   const broadcasts = (r: number) =>
     s.packed
-      ? [...Array(SG).keys()].map(
-          (j) => `let t${j} = subgroupBroadcast(a${r}, ${j}u); let s${2 * j} = t${j}.x; let s${2 * j + 1} = t${j}.y;`,
-        )
+      ? [...Array(SG).keys()].map((j) => `let t${j} = subgroupBroadcast(a${r}, ${j}u); let s${2 * j} = t${j}.x; let s${2 * j + 1} = t${j}.y;`)
       : steps.map((k) => `let s${k} = subgroupBroadcast(a${r}, ${k}u);`);
   for (const r of rows) {
     L(`      { ${broadcasts(r).join(' ')}`);

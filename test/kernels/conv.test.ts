@@ -152,9 +152,10 @@ describe('conv', () => {
   // f16 in the subgroup kernel reads two halves per u32 word (16-channel chunks) when Cin is even and its
   // padded Cin a multiple of 16; the random shapes above reach it only now and then. Both blocks, edge-sized
   // maps, the packed path next to the one-half-per-load path.
-  test.prop([fc.oneof(caseArb(2), caseArb(3)), fc.constantFrom(2, 4, 16, 30, 32, 48), fc.constantFrom(undefined, { rows: 64, cols: 2 })], {
-    numRuns: RUNS,
-  })(
+  test.prop(
+    [fc.oneof(caseArb(2), caseArb(3)), fc.constantFrom(2, 4, 16, 30, 32, 48), fc.constantFrom(undefined, { rows: 64, cols: 2 })],
+    { numRuns: RUNS },
+  )(
     'f16 packed pairs (Cin even, padded Cin a multiple of 16) match the float64 reference, as the unpacked path',
     async (c, cin, block) => {
       const gpu = await getGpu();
