@@ -18,9 +18,7 @@
  *   `subgroupBroadcast`; the 8 products per pixel and vec4 are summed as SSA values and added to the
  *   accumulator once per chunk. On lavapipe a loop-carried `acc +=` costs a mask
  *   blend and every storage load is a per-lane scalar load with a branch (../shared/notes/lavapipe.md),
- *   so the kernel keeps both to one per chunk and pixel. In f16 it reads x and w as u32 words of two halves
- *   where the layout allows (16-channel chunks, two channels per lane): half the loads, 1.15–1.37× the f32
- *   kernel's speed on lavapipe (one half per load runs at the f32 speed).
+ *   so the kernel keeps both to one per chunk and pixel.
  * - portable (any adapter): 64 invocations, each 4 pixels × 4 channels, loading its own inputs.
  * - tiled (hardware adapters, the default there): the shared-memory GEMM of matmul's tiled path. 256
  *   invocations stage 16 input channels of 64 pixels (one tap) and the matching 16 × 64 weights in
@@ -114,12 +112,6 @@ export interface ConvSpec {
   cols?: number;
   /** Binding-size limit to split against (default and cap: the device's maxStorageBufferBindingSize). */
   maxBindingBytes?: number;
-  /**
-   * f16 in the subgroup kernel: read input channels and weights as packed pairs (one u32 load per two
-   * halves) where the layout allows it (Cin even, padded Cin a multiple of 16). Default true; false keeps
-   * one load per half (for comparisons).
-   */
-  packF16?: boolean;
 }
 
 export interface ConvInputs {
@@ -166,8 +158,6 @@ interface KernelSpec {
   rows: number;
   /** vec4s of output channels per lane (subgroup kernel): a workgroup covers 32·cols channels. */
   cols: number;
-  /** Subgroup kernel, f16: x and w bound as u32 words of two halves, chunks of 16 input channels. */
-  packed: boolean;
 }
 
 export type ConvPath = 'subgroup' | 'portable' | 'tiled';
@@ -189,7 +179,7 @@ const TILE_PIXELS = 64;
 const TILE_COL4 = 16;
 
 function kernelKey(s: KernelSpec): string {
-  return `conv:${s.impl}:${s.dtype}${s.impl === 'subgroup' ? `:r${s.rows}:c${s.cols}${s.packed ? ':p' : ''}` : ''}`;
+  return `conv:${s.impl}:${s.dtype}${s.impl === 'subgroup' ? `:r${s.rows}:c${s.cols}` : ''}`;
 }
 
 /**
@@ -200,19 +190,12 @@ function kernelKey(s: KernelSpec): string {
 function header(s: KernelSpec, subgroups: boolean): string {
   const T = s.dtype;
   let code = enables(T) + (subgroups ? 'enable subgroups;\n' : '');
-  // Packed f16: x element e is half (e & 1) of word e >> 1; a vec4<f16> of weights is a vec2<u32>.
-  code += storage(0, 'x', s.packed ? 'u32' : T, 'read');
-  code += storage(1, 'w', s.packed ? 'vec2<u32>' : `vec4<${T}>`, 'read');
+  code += storage(0, 'x', T, 'read');
+  code += storage(1, 'w', `vec4<${T}>`, 'read');
   code += storage(2, 'bias', `vec4<${T}>`, 'read');
   code += storage(3, 'res', `vec4<${T}>`, 'read');
   code += storage(4, 'y', `vec4<${T}>`, 'read_write');
   code += params.declare(5);
-  if (s.packed) {
-    code += `
-// A vec4<f16> of weights stored as two u32 words.
-fn half4(q: vec2<u32>) -> vec4f { return vec4f(unpack2x16float(q.x), unpack2x16float(q.y)); }
-`;
-  }
   code += `
 // The epilogue for one output pixel (chunk-relative m) and one vec4 of channels.
 fn store4(m: u32, c4: u32, acc: vec4f, b: vec4f) {
@@ -239,10 +222,7 @@ function subgroupKernel(s: KernelSpec): string {
   const V = s.cols;
   const rows = [...Array(R).keys()];
   const vecs = [...Array(V).keys()];
-  // Input channels per lane and chunk: 1, or 2 when packed (one u32 load gives both halves).
-  const per = s.packed ? 2 : 1;
-  const CH = SG * per;
-  const steps = [...Array(CH).keys()];
+  const steps = [...Array(SG).keys()];
   const lines: string[] = [header(s, true)];
   const L = (line: string) => lines.push(line);
   L(`@compute @workgroup_size(${SG})
@@ -288,31 +268,19 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     );
   }
   L(`     var wrow = u32((tz * p.kh + ty) * p.kw + tx) * p.cinPad * p.coutPad4;
-     for (var c0 = 0u; c0 < p.cin; c0 += ${CH}u) {
-      let ci = c0 + ${per === 1 ? 'lane' : `${per}u * lane`};
+     for (var c0 = 0u; c0 < p.cin; c0 += ${SG}u) {
+      let ci = c0 + lane;
       let inC = ci < p.cin;`);
-  // Packed, Cin is even and every offset is too, so channels ci and ci + 1 are the two halves of one word.
-  for (const r of rows) {
-    L(
-      s.packed
-        ? `      let a${r} = select(vec2f(0.0), unpack2x16float(x[(u32(max(b${r}, 0)) + ci) >> 1u]), inC && b${r} >= 0);`
-        : `      let a${r} = select(0.0, f32(x[u32(max(b${r}, 0)) + ci]), inC && b${r} >= 0);`,
-    );
-  }
-  const weight = (k: number, v: number) => `w[wrow + ${k}u * p.coutPad4 + wc${v}]`;
-  for (const k of steps) for (const v of vecs) L(`      let w${k}_${v} = ${s.packed ? `half4(${weight(k, v)})` : `vec4f(${weight(k, v)})`};`);
-  // Each broadcast value feeds every vec4 of the lane; the CH products per accumulator are summed as SSA values
+  for (const r of rows) L(`      let a${r} = select(0.0, f32(x[u32(max(b${r}, 0)) + ci]), inC && b${r} >= 0);`);
+  for (const k of steps) for (const v of vecs) L(`      let w${k}_${v} = vec4f(w[wrow + ${k}u * p.coutPad4 + wc${v}]);`);
+  // Each broadcast value feeds every vec4 of the lane; the 8 products per accumulator are summed as SSA values
   // and added once per chunk (a loop-carried `acc +=` costs a mask blend on lavapipe).
-  const broadcasts = (r: number) =>
-    s.packed
-      ? [...Array(SG).keys()].map((j) => `let t${j} = subgroupBroadcast(a${r}, ${j}u); let s${2 * j} = t${j}.x; let s${2 * j + 1} = t${j}.y;`)
-      : steps.map((k) => `let s${k} = subgroupBroadcast(a${r}, ${k}u);`);
   for (const r of rows) {
-    L(`      { ${broadcasts(r).join(' ')}`);
+    L(`      { ${steps.map((k) => `let s${k} = subgroupBroadcast(a${r}, ${k}u);`).join(' ')}`);
     for (const v of vecs) L(`        acc${r}_${v} += ${treeSum(steps.map((k) => `s${k} * w${k}_${v}`))};`);
     L('      }');
   }
-  L(`      wrow += ${CH}u * p.coutPad4;
+  L(`      wrow += ${SG}u * p.coutPad4;
      }
     }
    }
@@ -639,10 +607,7 @@ function convStored(
   const dtype = x.dtype;
   const impl = convPath(gpu, spec);
   const block = subgroupBlock(g);
-  // Packing needs whole words: Cin even (so every pixel's channels start on a word; range bindings start on
-  // aligned byte offsets) and the weight's padded Cin a multiple of the 16-channel chunk.
-  const packed = impl === 'subgroup' && dtype === 'f16' && spec.packF16 !== false && g.cin % 2 === 0 && w.cinPad % (2 * SG) === 0;
-  const ks: KernelSpec = { impl, dtype, rows: spec.rows ?? block.rows, cols: spec.cols ?? block.cols, packed };
+  const ks: KernelSpec = { impl, dtype, rows: spec.rows ?? block.rows, cols: spec.cols ?? block.cols };
   const y = gpu.empty(g.outShape, dtype, 'conv out');
   const bytesPer = bytesPerElement(dtype);
   const deviceLimit = Number(gpu.limits.maxStorageBufferBindingSize);
