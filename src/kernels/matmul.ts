@@ -8,8 +8,10 @@
  *   subgroup owns RM rows × (S·4·VN) columns; each lane keeps RM × VN vec4 accumulators. Per k step each
  *   lane loads RM/S values of A and the others get them by `subgroupBroadcast`, and loads VN vec4 of B.
  *   The k loop is unrolled KU times by the generator. In f16 with the Linear layout (A [M, K], B [N, K],
- *   K even) A and B are read as u32 words of two halves, one load per two k steps: 1.3–1.75× the f32
- *   kernel's GFLOP/s on lavapipe (one half per load runs at about the f32 speed).
+ *   K even) A and B are read as u32 words of two halves, one load per two k steps: 1.3–1.6× the f32
+ *   kernel's GFLOP/s on lavapipe with the weights coming from memory (bench/f16-packing.ts); one half per
+ *   load runs at about the f32 speed. (The same packing in the conv kernel was faster with weights hot in
+ *   cache but slower inside a model: its 16-channel chunks read twice as many strided weight rows.)
  * - portable path: 64 invocations, each owns TM rows × TN columns; no subgroup ops.
  * - tiled path, for real GPUs: the classic shared-memory GEMM. 256 invocations stage a BK-deep slice of A
  *   and B in workgroup memory (each operand read with the load order that is coalesced for its layout, so
