@@ -151,9 +151,12 @@ async function runCase(gpu: Gpu, c: E2eCase, models: Loaded, reps: number, log: 
 }
 
 /** `--profile`: one UNet step (CFG batch 2) at `px`², every dispatch timed. */
-export async function runUnetProfile(gpu: Gpu, opts: { json: boolean; px: number; log?: (s: string) => void }): Promise<ProfileRow[]> {
+export async function runUnetProfile(
+  gpu: Gpu,
+  opts: { json: boolean; px: number; dtype?: 'f32' | 'f16'; log?: (s: string) => void },
+): Promise<ProfileRow[]> {
   const log = opts.log ?? ((s: string) => console.error(s));
-  const c = E2E_CASES.find((x) => x.name === `sd15 unet step cfg b2 ${opts.px}²`);
+  const c = E2E_CASES.find((x) => x.name === `sd15${opts.dtype === 'f16' ? ' f16' : ''} unet step cfg b2 ${opts.px}²`);
   if (!c) throw new Error(`--profile: no UNet step case at ${opts.px}² (use 256 or 512)`);
   const models = await c.load(gpu);
   try {

@@ -1,5 +1,5 @@
 /** `medgpu bench peers` and `medgpu bench e2e` (the `bench kernels` command lives in main.ts). */
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { createGpu } from '../runtime/gpu.js';
 
 const list = (s: string) =>
@@ -31,11 +31,23 @@ export function registerBenchCommands(bench: Command): void {
     .option('--reps <n>', 'samples per case after a warm-up run (heavy cases: one)', '3')
     .option('--profile', 'instead: per-kernel time breakdown of one UNet step (CFG batch 2)')
     .option('--profile-size <px>', 'image size of the profiled UNet step: 256 or 512', '512')
-    .action(async (opts: { json?: boolean; filter?: string; reps: string; profile?: boolean; profileSize: string }) => {
-      const { runE2eBench, runUnetProfile } = await import('../../bench/e2e/run.js');
-      const gpu = await createGpu();
-      if (opts.profile) await runUnetProfile(gpu, { json: Boolean(opts.json), px: Number(opts.profileSize) });
-      else await runE2eBench(gpu, { json: Boolean(opts.json), filter: opts.filter, reps: Number(opts.reps) });
-      gpu.destroy();
-    });
+    .addOption(
+      new Option('--profile-dtype <dtype>', 'weights and activations of the profiled UNet step').choices(['f32', 'f16']).default('f32'),
+    )
+    .action(
+      async (opts: {
+        json?: boolean;
+        filter?: string;
+        reps: string;
+        profile?: boolean;
+        profileSize: string;
+        profileDtype: 'f32' | 'f16';
+      }) => {
+        const { runE2eBench, runUnetProfile } = await import('../../bench/e2e/run.js');
+        const gpu = await createGpu();
+        if (opts.profile) await runUnetProfile(gpu, { json: Boolean(opts.json), px: Number(opts.profileSize), dtype: opts.profileDtype });
+        else await runE2eBench(gpu, { json: Boolean(opts.json), filter: opts.filter, reps: Number(opts.reps) });
+        gpu.destroy();
+      },
+    );
 }
