@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
 import { openWeights } from '../../src/io/weights.js';
 import { MedVAEAutoencoder } from '../../src/nn/medvae/autoencoder.js';
 import { parseMedVAEConfigText } from '../../src/nn/medvae/config.js';
@@ -92,6 +92,42 @@ describe('MedVAE models against the reference fixtures', () => {
     const half = (one as Float32Array).length;
     expect(diff((both as Float32Array).subarray(0, half), one as Float32Array).maxAbs).toBeLessThan(1e-6);
     expect(diff((both as Float32Array).subarray(half), two as Float32Array).maxAbs).toBeLessThan(1e-6);
+  });
+
+  test('momentsAsync and decodeAsync give bitwise the sync results, settling after every block', async () => {
+    const gpu = await getGpu();
+    const c = modelCases[0] as Case;
+    const x = f32(readSafetensors(join(dir, c.file)), 'x');
+    const config = parseMedVAEConfigText(readFileSync(join(root, c.model as string, 'config.yaml'), 'utf8'), 'config.yaml');
+    const src = await openWeights(join(root, c.model as string, 'model.safetensors'));
+    const model = new MedVAEAutoencoder(config, { dims: 2, fileShape: (k) => src.info(k)?.shape, loraDefault: false });
+    await model.load(gpu, src);
+    await src.close();
+    try {
+      const dd = config.ddconfig;
+      // conv_in, num_res_blocks per level (plus attentions), a resample between levels, mid (3), norm, conv_out
+      const minStages = 1 + dd.chMult.length * dd.numResBlocks + (dd.chMult.length - 1) + 3 + 2;
+      const input = () => gpu.upload(x, [1, 64, 48, 1]);
+      const settle = vi.spyOn(gpu, 'settle');
+      const [m, mAsync] = await gpu.scopeAsync(async () => [
+        await gpu.read(model.moments(gpu, input())),
+        await gpu.read(await model.momentsAsync(gpu, input())),
+      ]);
+      expect(settle.mock.calls.length).toBeGreaterThanOrEqual(minStages);
+      expect(Array.from(mAsync as Float32Array)).toEqual(Array.from(m as Float32Array));
+      settle.mockClear();
+      const z = (m as Float32Array).filter((_, i) => i % (2 * config.embedDim) < config.embedDim);
+      const zShape = [1, 64 / 2 ** (dd.chMult.length - 1), 48 / 2 ** (dd.chMult.length - 1), config.embedDim];
+      const [d, dAsync] = await gpu.scopeAsync(async () => [
+        await gpu.read(model.decode(gpu, gpu.upload(z, zShape))),
+        await gpu.read(await model.decodeAsync(gpu, gpu.upload(z, zShape))),
+      ]);
+      expect(settle.mock.calls.length).toBeGreaterThanOrEqual(minStages);
+      settle.mockRestore();
+      expect(Array.from(dAsync as Float32Array)).toEqual(Array.from(d as Float32Array));
+    } finally {
+      model.release();
+    }
   });
 
   test('the seeded torch-compatible generator draws the eps the reference sampled', () => {

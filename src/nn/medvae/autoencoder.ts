@@ -106,6 +106,17 @@ export class MedVAEAutoencoder {
     });
   }
 
+  /** `moments` with `gpu.settle()` after each encoder block (see `Encoder.forwardAsync`): the same values. */
+  async momentsAsync(gpu: Gpu, x: Tensor): Promise<Tensor> {
+    this.checkInput(x, this.config.ddconfig.inChannels, 'encode');
+    return gpu.scopeAsync(async () => {
+      const h = await this.encoder.forwardAsync(gpu, x);
+      const m = this.quantConv.forward(gpu, h);
+      h.release();
+      return m;
+    });
+  }
+
   /** A read-out of `DiagonalGaussianDistribution(moments)`; `sample` with `eps` is `mean + std·eps`. */
   posterior(gpu: Gpu, moments: Tensor, output: PosteriorOutput, eps?: Tensor): Tensor {
     return diagonalGaussian(gpu, moments, output, eps);
@@ -117,6 +128,17 @@ export class MedVAEAutoencoder {
     return gpu.scope(() => {
       const h = this.postQuantConv.forward(gpu, z);
       const out = this.decoder.forward(gpu, h);
+      h.release();
+      return out;
+    });
+  }
+
+  /** `decode` with `gpu.settle()` after each decoder block (see `Decoder.forwardAsync`): the same image. */
+  async decodeAsync(gpu: Gpu, z: Tensor): Promise<Tensor> {
+    this.checkInput(z, this.latentChannels, 'decode');
+    return gpu.scopeAsync(async () => {
+      const h = this.postQuantConv.forward(gpu, z);
+      const out = await this.decoder.forwardAsync(gpu, h);
       h.release();
       return out;
     });

@@ -8,10 +8,10 @@ import type { Gpu } from '../../runtime/gpu.js';
 import type { Tensor } from '../../runtime/tensor.js';
 import { GroupNorm } from '../norm.js';
 import type { ParamScope } from '../params.js';
+import { type Stage, runStages, runStagesAsync } from '../stages.js';
 import { AttnBlock } from './attn-block.js';
 import { type DdConfig, GROUP_NORM_EPS, GROUP_NORM_GROUPS } from './config.js';
 import { MedConv, type ModelBuildContext } from './conv.js';
-import { advance } from './encoder.js';
 import { ResnetBlock } from './resnet-block.js';
 import { Upsample } from './resample.js';
 
@@ -64,23 +64,36 @@ export class Decoder {
 
   /** z [N, (d,) h, w, z_channels] (after post_quant_conv) → [N, (d·f,) h·f, w·f, out_ch]. */
   forward(gpu: Gpu, z: Tensor): Tensor {
-    return gpu.scope(() => {
-      let h = this.convIn.forward(gpu, z);
-      h = advance(h, z, (t) => this.mid.block1.forward(gpu, t));
-      h = advance(h, z, (t) => this.mid.attn1.forward(gpu, t));
-      h = advance(h, z, (t) => this.mid.block2.forward(gpu, t));
-      for (let i = this.levels.length - 1; i >= 0; i--) {
-        const level = this.levels[i] as Level;
-        level.blocks.forEach((block, b) => {
-          h = advance(h, z, (t) => block.forward(gpu, t));
-          const attn = level.attns[b];
-          if (attn) h = advance(h, z, (t) => attn.forward(gpu, t));
-        });
-        const up = level.upsample;
-        if (up) h = advance(h, z, (t) => up.forward(gpu, t));
-      }
-      h = advance(h, z, (t) => this.normOut.forward(gpu, t, { silu: true }));
-      return advance(h, z, (t) => this.convOut.forward(gpu, t));
-    });
+    return gpu.scope(() => runStages(z, this.stages(gpu)));
+  }
+
+  /** `forward` with `gpu.settle()` after each block (see `Encoder.forwardAsync`). Call it inside `gpu.scopeAsync`. */
+  forwardAsync(gpu: Gpu, z: Tensor): Promise<Tensor> {
+    return runStagesAsync(gpu, z, this.stages(gpu));
+  }
+
+  /** conv_in, mid, from the deepest level up its blocks (and attentions) and upsample, norm and conv_out. */
+  private stages(gpu: Gpu): Stage[] {
+    const stages: Stage[] = [
+      (h) => this.convIn.forward(gpu, h),
+      (h) => this.mid.block1.forward(gpu, h),
+      (h) => this.mid.attn1.forward(gpu, h),
+      (h) => this.mid.block2.forward(gpu, h),
+    ];
+    for (let i = this.levels.length - 1; i >= 0; i--) {
+      const level = this.levels[i] as Level;
+      level.blocks.forEach((block, b) => {
+        stages.push((h) => block.forward(gpu, h));
+        const attn = level.attns[b];
+        if (attn) stages.push((h) => attn.forward(gpu, h));
+      });
+      const up = level.upsample;
+      if (up) stages.push((h) => up.forward(gpu, h));
+    }
+    stages.push(
+      (h) => this.normOut.forward(gpu, h, { silu: true }),
+      (h) => this.convOut.forward(gpu, h),
+    );
+    return stages;
   }
 }

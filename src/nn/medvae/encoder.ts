@@ -7,6 +7,7 @@ import type { Gpu } from '../../runtime/gpu.js';
 import type { Tensor } from '../../runtime/tensor.js';
 import { GroupNorm } from '../norm.js';
 import type { ParamScope } from '../params.js';
+import { type Stage, runStages, runStagesAsync } from '../stages.js';
 import { AttnBlock } from './attn-block.js';
 import { type DdConfig, GROUP_NORM_EPS, GROUP_NORM_GROUPS } from './config.js';
 import { MedConv, type ModelBuildContext } from './conv.js';
@@ -17,13 +18,6 @@ interface Level {
   blocks: ResnetBlock[];
   attns: AttnBlock[];
   downsample: Downsample | null;
-}
-
-/** Applies `step` to `h`, releasing `h` unless it is the caller's input. */
-export function advance(h: Tensor, input: Tensor, step: (t: Tensor) => Tensor): Tensor {
-  const next = step(h);
-  if (h !== input) h.release();
-  return next;
 }
 
 export class Encoder {
@@ -67,22 +61,36 @@ export class Encoder {
 
   /** x [N, (D,) H, W, Cin] → [N, (D/f,) H/f, W/f, 2·z_channels] (before quant_conv). */
   forward(gpu: Gpu, x: Tensor): Tensor {
-    return gpu.scope(() => {
-      let h = this.convIn.forward(gpu, x);
-      for (const level of this.levels) {
-        level.blocks.forEach((block, b) => {
-          h = advance(h, x, (t) => block.forward(gpu, t));
-          const attn = level.attns[b];
-          if (attn) h = advance(h, x, (t) => attn.forward(gpu, t));
-        });
-        const down = level.downsample;
-        if (down) h = advance(h, x, (t) => down.forward(gpu, t));
-      }
-      h = advance(h, x, (t) => this.mid.block1.forward(gpu, t));
-      h = advance(h, x, (t) => this.mid.attn1.forward(gpu, t));
-      h = advance(h, x, (t) => this.mid.block2.forward(gpu, t));
-      h = advance(h, x, (t) => this.normOut.forward(gpu, t, { silu: true }));
-      return advance(h, x, (t) => this.convOut.forward(gpu, t));
-    });
+    return gpu.scope(() => runStages(x, this.stages(gpu)));
+  }
+
+  /**
+   * `forward` with `gpu.settle()` after each block, so Dawn frees the pool buffers one level evicts before
+   * the next allocates (see `Gpu.settle`). Call it inside `gpu.scopeAsync`.
+   */
+  forwardAsync(gpu: Gpu, x: Tensor): Promise<Tensor> {
+    return runStagesAsync(gpu, x, this.stages(gpu));
+  }
+
+  /** conv_in, each level's blocks (and attentions) and downsample, mid, norm and conv_out, in order. */
+  private stages(gpu: Gpu): Stage[] {
+    const stages: Stage[] = [(h) => this.convIn.forward(gpu, h)];
+    for (const level of this.levels) {
+      level.blocks.forEach((block, b) => {
+        stages.push((h) => block.forward(gpu, h));
+        const attn = level.attns[b];
+        if (attn) stages.push((h) => attn.forward(gpu, h));
+      });
+      const down = level.downsample;
+      if (down) stages.push((h) => down.forward(gpu, h));
+    }
+    stages.push(
+      (h) => this.mid.block1.forward(gpu, h),
+      (h) => this.mid.attn1.forward(gpu, h),
+      (h) => this.mid.block2.forward(gpu, h),
+      (h) => this.normOut.forward(gpu, h, { silu: true }),
+      (h) => this.convOut.forward(gpu, h),
+    );
+    return stages;
   }
 }

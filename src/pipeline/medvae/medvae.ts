@@ -222,7 +222,8 @@ export class MedVAE {
     const gpu = this.gpu;
     return gpu.scopeAsync(async () => {
       const xt = this.upload(x, 'medvae input');
-      const moments = this.model.moments(gpu, xt);
+      // The async forms settle after each block: Dawn frees what a block evicted before the next allocates.
+      const moments = await this.model.momentsAsync(gpu, xt);
       xt.release();
       const latentSpatial = moments.shape.slice(1, -1);
       let eps: Tensor | undefined;
@@ -235,7 +236,7 @@ export class MedVAE {
       moments.release();
       eps?.release();
       const latent = want.stage2 ? this.model.stage2(gpu, z) : undefined;
-      const recon = want.recon ? this.model.decode(gpu, z) : undefined;
+      const recon = want.recon ? await this.model.decodeAsync(gpu, z) : undefined;
       return [await this.readGrid(z), latent && (await this.readGrid(latent)), recon && (await this.readGrid(recon))];
     });
   }
@@ -244,7 +245,7 @@ export class MedVAE {
     const gpu = this.gpu;
     return gpu.scopeAsync(async () => {
       const zt = this.upload(z, 'medvae latent');
-      return this.readGrid(this.model.decode(gpu, zt));
+      return this.readGrid(await this.model.decodeAsync(gpu, zt));
     });
   }
 }
