@@ -112,61 +112,10 @@ function unetStepCase(which: SdModel, px: number, warmedBefore: boolean): E2eCas
   };
 }
 
-/**
- * SD1.5 with f16 weights and activations (`--dtype f16`): the UNet steps, the 512² decode and a 256²
- * generation, beside the f32 rows (on lavapipe f16 reads two halves per load in the conv and linear kernels).
- */
-export function sd15F16Cases(): E2eCase<Sd>[] {
-  const group = 'sd15 f16';
-  const load = (gpu: Gpu) => loadSd(gpu, 'sd15', 'f16');
-  const step = (px: number): E2eCase<Sd> => ({
-    ...unetStepCase('sd15', px, px > 256),
-    name: `sd15 f16 unet step cfg b2 ${px}²`,
-    group,
-    load,
-  });
-  return [
-    step(256),
-    step(512),
-    {
-      name: 'sd15 f16 vae decode 512²',
-      group,
-      warmedBefore: true,
-      load,
-      async prepare(gpu, m) {
-        const latents = gpu.upload(benchValues(64 * 64 * 4), [1, 64, 64, 4]);
-        return async () => {
-          gpu.scope(() => void m.vae.decode(gpu, latents));
-          await gpu.sync();
-        };
-      },
-    },
-    {
-      name: 'sd15 f16 generation 256² 20 steps (pndm, cfg 7.5)',
-      group,
-      heavy: true,
-      load,
-      async prepare(gpu, m) {
-        const pipe = new StableDiffusionPipeline(gpu, m);
-        return async () => {
-          await pipe.generate({ prompt: 'a chest x-ray', width: 256, height: 256, numInferenceSteps: 20, guidanceScale: 7.5, seed: 0 });
-        };
-      },
-    },
-  ];
-}
-
-/** SD-2.1-base: text encoder and a UNet step at its native 512². */
-export function sd21Cases(): E2eCase<Sd>[] {
-  return [textEncoderCase('sd21-base'), unetStepCase('sd21-base', 512, false)];
-}
-
-export function sd15Cases(): E2eCase<Sd>[] {
-  const group = 'sd15';
-  const load = (gpu: Gpu) => loadSd(gpu, 'sd15');
-  const unetStep = (px: number) => unetStepCase('sd15', px, px > 256);
-  const vaeDecode = (px: number): E2eCase<Sd> => ({
-    name: `sd15 vae decode ${px}²`,
+/** A VAE decode of one px² image; `prefix` names the model and dtype ('sd15', 'sd15 f16'). */
+function vaeDecodeCase(prefix: string, group: string, load: (gpu: Gpu) => Promise<Sd>, px: number): E2eCase<Sd> {
+  return {
+    name: `${prefix} vae decode ${px}²`,
     group,
     warmedBefore: px > 256,
     load,
@@ -178,7 +127,51 @@ export function sd15Cases(): E2eCase<Sd>[] {
         await gpu.sync();
       };
     },
+  };
+}
+
+/** A whole 256² text-to-image generation: text encoder with CFG, 20 PNDM steps, VAE decode. */
+function generation256Case(prefix: string, group: string, load: (gpu: Gpu) => Promise<Sd>): E2eCase<Sd> {
+  return {
+    name: `${prefix} generation 256² 20 steps (pndm, cfg 7.5)`,
+    group,
+    heavy: true,
+    load,
+    async prepare(gpu, m) {
+      const pipe = new StableDiffusionPipeline(gpu, m);
+      return async () => {
+        await pipe.generate({ prompt: 'a chest x-ray', width: 256, height: 256, numInferenceSteps: 20, guidanceScale: 7.5, seed: 0 });
+      };
+    },
+  };
+}
+
+/**
+ * SD1.5 with f16 weights and activations (`--dtype f16`): the UNet steps, the 512² decode and a 256²
+ * generation, beside the f32 rows (on lavapipe the linears read two halves per load in f16).
+ */
+export function sd15F16Cases(): E2eCase<Sd>[] {
+  const group = 'sd15 f16';
+  const load = (gpu: Gpu) => loadSd(gpu, 'sd15', 'f16');
+  const step = (px: number): E2eCase<Sd> => ({
+    ...unetStepCase('sd15', px, px > 256),
+    name: `sd15 f16 unet step cfg b2 ${px}²`,
+    group,
+    load,
   });
+  return [step(256), step(512), vaeDecodeCase('sd15 f16', group, load, 512), generation256Case('sd15 f16', group, load)];
+}
+
+/** SD-2.1-base: text encoder and a UNet step at its native 512². */
+export function sd21Cases(): E2eCase<Sd>[] {
+  return [textEncoderCase('sd21-base'), unetStepCase('sd21-base', 512, false)];
+}
+
+export function sd15Cases(): E2eCase<Sd>[] {
+  const group = 'sd15';
+  const load = (gpu: Gpu) => loadSd(gpu, 'sd15');
+  const unetStep = (px: number) => unetStepCase('sd15', px, px > 256);
+  const vaeDecode = (px: number) => vaeDecodeCase('sd15', group, load, px);
   return [
     textEncoderCase('sd15'),
     unetStep(256),
@@ -219,18 +212,7 @@ export function sd15Cases(): E2eCase<Sd>[] {
     },
     vaeDecode(256),
     vaeDecode(512),
-    {
-      name: 'sd15 generation 256² 20 steps (pndm, cfg 7.5)',
-      group,
-      heavy: true,
-      load,
-      async prepare(gpu, m) {
-        const pipe = new StableDiffusionPipeline(gpu, m);
-        return async () => {
-          await pipe.generate({ prompt: 'a chest x-ray', width: 256, height: 256, numInferenceSteps: 20, guidanceScale: 7.5, seed: 0 });
-        };
-      },
-    },
+    generation256Case('sd15', group, load),
     generationMemoryCase(load),
   ];
 }
