@@ -12,6 +12,7 @@ import { type Stage, runStages, runStagesAsync } from '../stages.js';
 import { AttnBlock } from './attn-block.js';
 import { type DdConfig, GROUP_NORM_EPS, GROUP_NORM_GROUPS } from './config.js';
 import { MedConv, type ModelBuildContext } from './conv.js';
+import { levelStages } from './encoder.js';
 import { ResnetBlock } from './resnet-block.js';
 import { Upsample } from './resample.js';
 
@@ -82,13 +83,7 @@ export class Decoder {
     ];
     for (let i = this.levels.length - 1; i >= 0; i--) {
       const level = this.levels[i] as Level;
-      level.blocks.forEach((block, b) => {
-        stages.push((h) => block.forward(gpu, h));
-        const attn = level.attns[b];
-        if (attn) stages.push((h) => attn.forward(gpu, h));
-      });
-      const up = level.upsample;
-      if (up) stages.push((h) => up.forward(gpu, h));
+      stages.push(...levelStages(gpu, level, level.upsample));
     }
     stages.push(
       (h) => this.normOut.forward(gpu, h, { silu: true }),

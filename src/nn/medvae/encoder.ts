@@ -20,6 +20,22 @@ interface Level {
   downsample: Downsample | null;
 }
 
+/** A level's stages: each ResnetBlock followed by its AttnBlock where the level has one, then the resample. */
+export function levelStages(
+  gpu: Gpu,
+  level: { blocks: ResnetBlock[]; attns: AttnBlock[] },
+  resample: { forward(gpu: Gpu, x: Tensor): Tensor } | null,
+): Stage[] {
+  const stages: Stage[] = [];
+  level.blocks.forEach((block, b) => {
+    stages.push((h) => block.forward(gpu, h));
+    const attn = level.attns[b];
+    if (attn) stages.push((h) => attn.forward(gpu, h));
+  });
+  if (resample) stages.push((h) => resample.forward(gpu, h));
+  return stages;
+}
+
 export class Encoder {
   readonly convIn: MedConv;
   readonly levels: Level[] = [];
@@ -75,15 +91,7 @@ export class Encoder {
   /** conv_in, each level's blocks (and attentions) and downsample, mid, norm and conv_out, in order. */
   private stages(gpu: Gpu): Stage[] {
     const stages: Stage[] = [(h) => this.convIn.forward(gpu, h)];
-    for (const level of this.levels) {
-      level.blocks.forEach((block, b) => {
-        stages.push((h) => block.forward(gpu, h));
-        const attn = level.attns[b];
-        if (attn) stages.push((h) => attn.forward(gpu, h));
-      });
-      const down = level.downsample;
-      if (down) stages.push((h) => down.forward(gpu, h));
-    }
+    for (const level of this.levels) stages.push(...levelStages(gpu, level, level.downsample));
     stages.push(
       (h) => this.mid.block1.forward(gpu, h),
       (h) => this.mid.attn1.forward(gpu, h),
