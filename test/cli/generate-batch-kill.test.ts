@@ -190,39 +190,40 @@ it(`a ${TOTAL}-image batch survives SIGKILLs at random moments and resumes to a 
     if (times.length) perImageMs = Math.min(1500, 1000 * (times.sort((a, b) => a - b)[(times.length - 1) >> 1] as number));
   }
 
+  /**
+   * A run that gets `sig` once it has made an image: it exits with `code`, says `said`, and leaves the folder
+   * consistent, with every image it reported recorded and nothing beside the recorded images but the batch
+   * files (no temporary file, no lock).
+   */
+  const stopAfterOneImage = async (sig: NodeJS.Signals, code: number, said: RegExp[], when: string) => {
+    const child = new Child(args(prompts, out));
+    await child.until(() => child.reported().length >= 1);
+    child.signal(sig);
+    const stop = await child.exited;
+    const text = child.lines.join('\n');
+    expect(stop, `${why}:\n${text}`).toEqual({ code, signal: null });
+    for (const re of said) expect(text).toMatch(re);
+    const recorded = expectConsistent(out, when);
+    for (const f of child.reported()) expect(recorded).toContain(f);
+    expect(
+      readdirSync(out)
+        .filter((f) => !recorded.includes(f))
+        .sort(),
+    ).toEqual(['batch.json', 'manifest.jsonl']);
+  };
   // Ctrl-C (SIGINT) finishes the image in progress, records it, releases the folder and exits with 130.
-  const interrupted = new Child(args(prompts, out));
-  await interrupted.until(() => interrupted.reported().length >= 1);
-  interrupted.signal('SIGINT');
-  const stop = await interrupted.exited;
-  const said = interrupted.lines.join('\n');
-  expect(stop, `${why}:\n${said}`).toEqual({ code: 130, signal: null });
-  expect(said).toMatch(/interrupted: finishing the current image, then stopping/);
-  expect(said).toMatch(/stopped after \d+ new images \(\d+\/52 done\); run the same command again to resume/);
-  const recorded = expectConsistent(out, 'after Ctrl-C');
-  for (const f of interrupted.reported()) expect(recorded).toContain(f);
-  expect(
-    readdirSync(out)
-      .filter((f) => !recorded.includes(f))
-      .sort(),
-  ).toEqual(['batch.json', 'manifest.jsonl']);
-
+  await stopAfterOneImage(
+    'SIGINT',
+    130,
+    [
+      /interrupted: finishing the current image, then stopping/,
+      /stopped after \d+ new images \(\d+\/52 done\); run the same command again to resume/,
+    ],
+    'after Ctrl-C',
+  );
   // SIGTERM (a scheduler's or `timeout`'s stop) cancels the image in progress at its next step, records
   // nothing half-made, releases the folder and exits with 143.
-  const terminated = new Child(args(prompts, out));
-  await terminated.until(() => terminated.reported().length >= 1);
-  terminated.signal('SIGTERM');
-  const term = await terminated.exited;
-  const termSaid = terminated.lines.join('\n');
-  expect(term, `${why}:\n${termSaid}`).toEqual({ code: 143, signal: null });
-  expect(termSaid).toMatch(/terminated: stopping at the next step/);
-  const afterTerm = expectConsistent(out, 'after SIGTERM');
-  for (const f of terminated.reported()) expect(afterTerm).toContain(f);
-  expect(
-    readdirSync(out)
-      .filter((f) => !afterTerm.includes(f))
-      .sort(),
-  ).toEqual(['batch.json', 'manifest.jsonl']);
+  await stopAfterOneImage('SIGTERM', 143, [/terminated: stopping at the next step/], 'after SIGTERM');
 
   const last = new Child(args(prompts, out));
   const end = await last.exited;
